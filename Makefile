@@ -1,0 +1,14 @@
+# The two entry points of the README. Both create .venv (tools/setup_env.sh) when it is missing.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export VENV
+
+.PHONY: env test demo
+env:
+	bash tools/setup_env.sh
+
+test: env
+	$(PY) -m pytest -q tests
+
+demo: env
+	bash tools/demo.sh

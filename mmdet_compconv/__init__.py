@@ -1,0 +1,16 @@
+"""mmdet-compconv: CompConv detectors for MMDetection.
+
+Importing this package registers ``CompConv`` in mmengine's root ``MODELS`` registry (so
+``conv_cfg=dict(type='CompConv')`` works in any scope) and the CompConv backbones, necks and
+heads in mmdet's ``MODELS`` registry.
+"""
+from .compconv import CompConv, CompConvPlan, adaptive_depth, plan_channels, shuffle_permutation
+from .complexity import compconv_macs, compconv_params, conv_macs
+from . import models  # noqa: F401  (registers the mmdet modules)
+
+__version__ = '0.1.0'
+
+__all__ = [
+    'CompConv', 'CompConvPlan', 'adaptive_depth', 'plan_channels', 'shuffle_permutation',
+    'compconv_macs', 'compconv_params', 'conv_macs', '__version__'
+]

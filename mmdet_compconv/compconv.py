@@ -1,0 +1,343 @@
+"""CompConv, the compact convolution of Zhang, Xu and Shen (CVPR 2021 Workshops).
+
+Paper: https://arxiv.org/abs/2106.10486 (no official code). This module follows the
+project's specification, ``shared/docs/compconv-spec.md``; its section numbers are cited below.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.registry import MODELS
+
+IntOrPair = Union[int, Sequence[int]]
+
+TAILS = ('depthwise', 'pointwise', 'full')
+MAX_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class CompConvPlan:
+    """The channel plan of one CompConv (spec §2).
+
+    Attributes:
+        in_channels: C_in.
+        out_channels: C_out.
+        depth: the recursive depth d (0 means a plain convolution).
+        prim_channels: C_p, the smallest unit (``out_channels`` when ``depth == 0``).
+    """
+
+    in_channels: int
+    out_channels: int
+    depth: int
+    prim_channels: int
+
+    @property
+    def overflow(self) -> int:
+        """e, the channels trimmed from the last unit A_0."""
+        if self.depth == 0:
+            return 0
+        return 2 * (2**self.depth - 1) * self.prim_channels - self.out_channels
+
+    @property
+    def tail_channels(self) -> int:
+        """n_tail = |A_0| = 2^(d-1) C_p - e."""
+        if self.depth == 0:
+            return 0
+        return 2**(self.depth - 1) * self.prim_channels - self.overflow
+
+    @property
+    def units(self) -> tuple[int, ...]:
+        """Sizes of (B_{d-1}, A_{d-1}, ..., B_0, A_0) before trimming."""
+        return tuple(2**(self.depth - 1 - i) * self.prim_channels
+                     for i in range(self.depth - 1, -1, -1) for _ in (0, 1))
+
+    @property
+    def identity_channels(self) -> int:
+        """Input channels copied into A_{d-1}, ..., A_1."""
+        return 0 if self.depth == 0 else (2**(self.depth - 1) - 1) * self.prim_channels
+
+    def problem(self) -> Optional[str]:
+        """Why this plan is invalid (spec §2, validity), or None if it is valid."""
+        if self.depth == 0:
+            return None
+        if self.in_channels < self.identity_channels:
+            return (f'in_channels={self.in_channels} < (2^(d-1) - 1) * C_p = '
+                    f'{self.identity_channels} needed by the identity slices')
+        if self.tail_channels < 1:
+            return (f'the overflow e={self.overflow} would leave A_0 empty '
+                    f'(2^(d-1) * C_p = {2**(self.depth - 1) * self.prim_channels})')
+        return None
+
+    def macs_per_pixel(self, kernel_size: int, tail: str = 'depthwise') -> int:
+        """Multiply-accumulates per output pixel (spec §4, Eq. 7 and 8).
+
+        Also the weight count, since every weight is used once per output pixel.
+        """
+        k2 = kernel_size**2
+        if self.depth == 0:
+            return k2 * self.in_channels * self.out_channels
+        cp, n = self.prim_channels, self.tail_channels
+        body = self.in_channels * cp + sum((2**i * cp)**2 for i in range(1, self.depth))
+        tail_cost = {'depthwise': k2 * n, 'pointwise': n, 'full': k2 * n * n}[tail]
+        return k2 * body + tail_cost
+
+
+def _prim_channels(out_channels: int, depth: int) -> int:
+    return out_channels if depth == 0 else math.ceil(out_channels / (2 * (2**depth - 1)))
+
+
+def adaptive_depth(in_channels: int, c0: float, max_depth: int = MAX_DEPTH) -> int:
+    """d = min(floor(log2(max(1, C_in / C_0))) + 1, max_depth) (spec §2, [decision]).
+
+    Integer arithmetic, so C_in = 2^n * C_0 lands exactly on n + 1.
+
+    Example:
+        >>> [adaptive_depth(c, 128) for c in (64, 128, 255, 256, 512, 2048)]
+        [1, 1, 1, 2, 3, 3]
+    """
+    n = 0
+    while c0 * 2**(n + 1) <= in_channels:
+        n += 1
+    return min(n + 1, max_depth)
+
+
+def plan_channels(in_channels: int,
+                  out_channels: int,
+                  c0: float = 128,
+                  depth: Optional[int] = None,
+                  max_depth: int = MAX_DEPTH) -> CompConvPlan:
+    """Choose the depth and smallest unit of a CompConv (spec §2).
+
+    Args:
+        in_channels: C_in.
+        out_channels: C_out.
+        c0: C_0; a larger value gives a smaller adaptive depth.
+        depth: an explicit depth 0..3, or None for the adaptive depth, which is lowered
+            until the plan is valid.
+        max_depth: the cap of the adaptive depth, 0..3.
+
+    Returns:
+        The plan.
+
+    Raises:
+        ValueError: for non-positive channels or c0, a depth outside 0..3, or an explicit
+            depth that does not fit the channels.
+
+    Example:
+        >>> p = plan_channels(512, 512)
+        >>> p.depth, p.prim_channels, p.overflow, p.tail_channels
+        (3, 37, 6, 142)
+    """
+    for name, value in (('in_channels', in_channels), ('out_channels', out_channels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f'CompConv needs a positive integer {name}, got {value!r}')
+    if isinstance(c0, bool) or not isinstance(c0, (int, float)) or not c0 > 0:
+        raise ValueError(f'CompConv needs c0 > 0, got c0={c0!r}')
+    if isinstance(max_depth, bool) or max_depth not in range(MAX_DEPTH + 1):
+        raise ValueError(f'CompConv needs max_depth in 0..{MAX_DEPTH}, got {max_depth!r}')
+    if depth is not None:
+        if isinstance(depth, bool) or depth not in range(MAX_DEPTH + 1):
+            raise ValueError(f'CompConv needs depth in 0..{MAX_DEPTH} or None, got {depth!r}')
+        plan = CompConvPlan(in_channels, out_channels, depth, _prim_channels(out_channels, depth))
+        problem = plan.problem()
+        if problem:
+            raise ValueError(f'CompConv depth={depth} does not fit in_channels={in_channels}, '
+                             f'out_channels={out_channels} (C_p={plan.prim_channels}): {problem}')
+        return plan
+    d = adaptive_depth(in_channels, c0, max_depth)
+    while True:
+        plan = CompConvPlan(in_channels, out_channels, d, _prim_channels(out_channels, d))
+        if plan.problem() is None:
+            return plan
+        d -= 1
+
+
+def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise ValueError(f'CompConv {name} must be an int or a pair of ints, got {value!r}')
+    return pair
+
+
+def _square(value: IntOrPair, name: str) -> int:
+    a, b = _pair(value, name)
+    if a != b or a < 1:
+        raise ValueError(f'CompConv needs a square, positive {name}, got {value!r}')
+    return a
+
+
+def shuffle_permutation(channels: int) -> torch.Tensor:
+    """Channel shuffle with 2 groups as a gather index (spec §3.5, [decision]).
+
+    Output channel 2m takes channel m, output channel 2m+1 takes channel h+m, with
+    h = ceil(C/2); for even C this is ``view(2, C/2).transpose``.
+
+    Example:
+        >>> shuffle_permutation(5).tolist()
+        [0, 3, 1, 4, 2]
+    """
+    half = (channels + 1) // 2
+    index = torch.empty(channels, dtype=torch.long)
+    index[0::2] = torch.arange(half)
+    index[1::2] = torch.arange(half, channels)
+    return index
+
+
+class CompConv(nn.Module):
+    """A drop-in replacement for a ``nn.Conv2d`` (spec §3).
+
+    The output is ``cat(B_{d-1}, A_{d-1}, ..., B_0, A_0)`` followed by a 2-group channel
+    shuffle: B_{d-1} is a convolution of the input to C_p channels with the host's stride;
+    each A_i (i >= 1) copies a contiguous slice of input channels (average-pooled when
+    strided); B_{i-1} convolves ``cat(B_i, A_i)``; the tail A_0 is computed from B_0.
+    ``depth=0`` is a plain convolution. No norm or activation is inside; a bias is one
+    vector on the output.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: an odd, square kernel.
+        stride: the host's stride (square).
+        padding: must be "same", ``dilation * (k - 1) // 2``; the string ``'same'`` is accepted.
+        dilation: the host's dilation, used by every k x k sub-convolution.
+        groups: must be 1 (grouped convolutions are not compressed).
+        bias: add a learnable bias to the output.
+        padding_mode: must be ``'zeros'``.
+        c0: C_0 of the adaptive depth (the paper's CompConv128 is ``c0=128``).
+        depth: an explicit depth 0..3, or None for the adaptive one.
+        max_depth: cap of the adaptive depth.
+        tail: how A_0 is made from B_0: ``'depthwise'`` (k x k depthwise), ``'pointwise'``
+            (1 x 1 depthwise) or ``'full'`` (k x k dense).
+        shuffle: apply the channel shuffle.
+
+    Example:
+        >>> import torch
+        >>> conv = CompConv(512, 512, 3, padding=1)
+        >>> conv.depth, conv.prim_channels
+        (3, 37)
+        >>> conv(torch.rand(1, 512, 8, 8)).shape
+        torch.Size([1, 512, 8, 8])
+    """
+
+    transposed = False
+    groups = 1
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: IntOrPair,
+                 stride: IntOrPair = 1,
+                 padding: Union[IntOrPair, str] = 0,
+                 dilation: IntOrPair = 1,
+                 groups: int = 1,
+                 bias: bool = True,
+                 padding_mode: str = 'zeros',
+                 *,
+                 c0: float = 128,
+                 depth: Optional[int] = None,
+                 max_depth: int = MAX_DEPTH,
+                 tail: str = 'depthwise',
+                 shuffle: bool = True) -> None:
+        super().__init__()
+        k = _square(kernel_size, 'kernel_size')
+        s = _square(stride, 'stride')
+        dil = _square(dilation, 'dilation')
+        if k % 2 == 0:
+            raise ValueError(f'CompConv needs an odd kernel_size, got {kernel_size!r}')
+        same = dil * (k - 1) // 2
+        if padding != 'same' and _pair(padding, 'padding') != (same, same):
+            raise ValueError(f'CompConv supports only "same" padding dilation*(k-1)/2 = {same} '
+                             f'for kernel_size={k}, dilation={dil}; got padding={padding!r}')
+        if padding == 'same' and s != 1:
+            raise ValueError(f"padding='same' needs stride 1 (as in nn.Conv2d), got stride={stride!r}")
+        if groups != 1:
+            raise ValueError(f'CompConv does not compress grouped convolutions: groups={groups!r}')
+        if padding_mode != 'zeros':
+            raise ValueError(f"CompConv supports padding_mode='zeros' only, got {padding_mode!r}")
+        if tail not in TAILS:
+            raise ValueError(f'CompConv tail must be one of {TAILS}, got {tail!r}')
+        plan = plan_channels(in_channels, out_channels, c0, depth, max_depth)
+
+        self.plan = plan
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = (k, k), (s, s)
+        self.padding, self.dilation = (same, same), (dil, dil)
+        self.output_padding = (0, 0)
+        self.padding_mode = padding_mode
+        self.c0, self.tail_type, self.with_shuffle = c0, tail, shuffle and plan.depth > 0
+
+        def conv(cin: int, cout: int, stride: int = 1, groups: int = 1, kernel: int = k) -> nn.Conv2d:
+            pad = dil * (kernel - 1) // 2
+            return nn.Conv2d(cin, cout, kernel, stride, pad, dil, groups, bias=False)
+
+        d, cp = plan.depth, plan.prim_channels
+        # convs[0]: C_in -> C_p with the host's stride; convs[j]: cat(B_i, A_i) -> B_{i-1}.
+        self.convs = nn.ModuleList([conv(in_channels, cp, s)] +
+                                   [conv(2**j * cp, 2**j * cp) for j in range(1, d)])
+        n = plan.tail_channels
+        self.tail = None if d == 0 else {
+            'depthwise': lambda: conv(n, n, groups=n),
+            'pointwise': lambda: conv(n, n, groups=n, kernel=1),
+            'full': lambda: conv(n, n),
+        }[tail]()
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.register_buffer('shuffle_index', shuffle_permutation(out_channels), persistent=False)
+        self.init_weights()
+
+    @property
+    def depth(self) -> int:
+        """The recursive depth d actually used."""
+        return self.plan.depth
+
+    @property
+    def prim_channels(self) -> int:
+        """C_p, the smallest unit."""
+        return self.plan.prim_channels
+
+    def init_weights(self) -> None:
+        """Kaiming-normal (fan_out, ReLU) sub-convolutions and a zero bias, as mmcv's
+        ``ConvModule`` initialises a plain convolution."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def _identity(self, x: torch.Tensor, start: int, width: int) -> torch.Tensor:
+        a = x[:, start:start + width]
+        if self.stride[0] > 1:
+            a = F.avg_pool2d(a, self.stride, self.stride, ceil_mode=True, count_include_pad=False)
+        return a
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.plan.depth == 0:
+            return F.conv2d(x, self.convs[0].weight, self.bias, self.stride, self.padding,
+                            self.dilation)
+        b = self.convs[0](x)
+        pieces, start = [b], 0
+        for conv in self.convs[1:]:
+            a = self._identity(x, start, b.shape[1])
+            start += b.shape[1]
+            b = conv(torch.cat((b, a), 1))
+            pieces += [a, b]
+        pieces.append(self.tail(b[:, :self.plan.tail_channels]))
+        y = torch.cat(pieces, 1)
+        if self.with_shuffle:
+            y = y.index_select(1, self.shuffle_index)
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1)
+        return y
+
+    def extra_repr(self) -> str:
+        return (f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, '
+                f'stride={self.stride}, padding={self.padding}, dilation={self.dilation}, '
+                f'c0={self.c0}, depth={self.depth}, prim_channels={self.prim_channels}, '
+                f'tail={self.tail_type!r}, shuffle={self.with_shuffle}, bias={self.bias is not None}')
+
+
+MODELS.register_module('CompConv', module=CompConv)

@@ -1,0 +1,1 @@
+"""mmdet modules built on CompConv, registered in ``mmdet.registry.MODELS`` on import."""
