@@ -32,7 +32,8 @@ if ! "$vpy" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/de
 fi
 have mmdet 3.3.0 || pip install -q mmdet==3.3.0
 pip install -q pycocotools shapely scipy matplotlib terminaltables six tqdm -r "$root/requirements/tests.txt"
-if ! "$vpy" -c 'import mmdet_compconv' 2>/dev/null; then
+# Checked from / so that the repo itself is not on sys.path.
+if ! (cd / && "$vpy" -c 'import mmdet_compconv' 2>/dev/null); then
   pip install -q --no-build-isolation --no-deps -e "$root"
 fi
-"$vpy" -c 'import torch, mmcv, mmengine, mmdet, mmcv.ops, mmdet_compconv; print("[setup_env] ok: torch", torch.__version__, "mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmdet", mmdet.__version__)'
+cd / && "$vpy" -c 'import torch, mmcv, mmengine, mmdet, mmcv.ops, mmdet_compconv; print("[setup_env] ok: torch", torch.__version__, "mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmdet", mmdet.__version__)'
