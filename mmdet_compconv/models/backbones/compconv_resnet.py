@@ -1,0 +1,197 @@
+"""ResNet backbones whose convolutions are CompConvs (spec §5), built on mmdet's ResNet."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, ResNetV1d
+from mmdet.registry import MODELS
+from mmdet.utils import OptConfigType
+
+from ..utils import (DEFAULT_COMPCONV_CFG, ReportedPretrainedMixin, check_compconv_cfg,
+                     compconv_like)
+
+
+class CompConvBlockMixin:
+    """Rebuild the block convs named in ``compconv_layers`` from ``compconv_cfg``.
+
+    ``compconv_cfg=None`` keeps the block as mmdet builds it; ``compconv_layers=None`` means
+    every conv of the block (``conv_names``).
+    """
+
+    conv_names: Tuple[str, ...] = ()
+
+    def __init__(self,
+                 *args,
+                 compconv_cfg: OptConfigType = DEFAULT_COMPCONV_CFG,
+                 compconv_layers: Optional[Sequence[str]] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        layers = self.conv_names if compconv_layers is None else tuple(compconv_layers)
+        unknown = sorted(set(layers) - set(self.conv_names))
+        if unknown:
+            raise ValueError(f'compconv_layers={layers!r} names {unknown}, but '
+                             f'{type(self).__name__} has only the convs {self.conv_names}')
+        compconv_cfg = check_compconv_cfg(compconv_cfg)
+        self.compconv_layers = layers if compconv_cfg else ()
+        if not self.compconv_layers:
+            return
+        if getattr(self, 'with_dcn', False) and 'conv2' in layers:
+            raise ValueError('dcn replaces conv2 with a deformable conv, so conv2 cannot also be '
+                             "a CompConv: drop 'conv2' from compconv_layers or dcn from this "
+                             'stage (stage_with_dcn / stage_with_compconv)')
+        for name in layers:
+            setattr(self, name, compconv_like(getattr(self, name), compconv_cfg))
+
+
+class CompConvBasicBlock(CompConvBlockMixin, BasicBlock):
+    """mmdet's ``BasicBlock`` with CompConv convs (``conv1``, ``conv2``: both 3x3).
+
+    Example:
+        >>> import torch
+        >>> block = CompConvBasicBlock(64, 64)
+        >>> type(block.conv1).__name__, block(torch.rand(1, 64, 8, 8)).shape
+        ('CompConv', torch.Size([1, 64, 8, 8]))
+    """
+
+    conv_names = ('conv1', 'conv2')
+
+
+class CompConvBottleneck(CompConvBlockMixin, Bottleneck):
+    """mmdet's ``Bottleneck`` with CompConv convs (``conv1`` 1x1, ``conv2`` 3x3, ``conv3`` 1x1).
+
+    Example:
+        >>> import torch
+        >>> block = CompConvBottleneck(256, 64, compconv_layers=('conv2',))
+        >>> [type(block.get_submodule(n)).__name__ for n in ('conv1', 'conv2', 'conv3')]
+        ['Conv2d', 'CompConv', 'Conv2d']
+        >>> block(torch.rand(1, 256, 8, 8)).shape
+        torch.Size([1, 256, 8, 8])
+    """
+
+    conv_names = ('conv1', 'conv2', 'conv3')
+
+
+COMPCONV_BLOCKS = {BasicBlock: CompConvBasicBlock, Bottleneck: CompConvBottleneck}
+
+
+@MODELS.register_module()
+class CompConvResNet(ReportedPretrainedMixin, ResNet):
+    """mmdet's ResNet with CompConv convolutions.
+
+    Every argument of mmdet's ``ResNet`` (depth, in_channels, stem_channels, base_channels,
+    num_stages, strides, dilations, out_indices, style, deep_stem, avg_down, frozen_stages,
+    conv_cfg, norm_cfg, norm_eval, dcn, stage_with_dcn, plugins, with_cp, zero_init_residual,
+    pretrained, init_cfg) keeps its meaning; ``conv_cfg`` applies to the convs that stay plain.
+    A ``Pretrained`` init_cfg reports how much of the model the checkpoint covered and warns
+    loudly, naming the missing groups, when it is partial (see ``models/utils.py``).
+
+    Args:
+        depth: 18, 34, 50, 101 or 152.
+        compconv_cfg: the conv config of the replaced convs; None builds a plain ResNet.
+        compconv_layers: the block convs to replace: None for all of them
+            (``conv1..conv3`` of a Bottleneck, ``conv1, conv2`` of a BasicBlock),
+            ``('conv2',)`` for the 3x3 convs of a Bottleneck only.
+        stage_with_compconv: per stage, whether its blocks (and, with
+            ``compconv_downsample``, its downsample conv) use CompConv; None for all stages.
+        compconv_stem: replace the stem convs too (the 7x7, or the three 3x3 of a deep stem).
+        compconv_downsample: replace the 1x1 downsample convs of the shortcuts too.
+        **kwargs: the other arguments of mmdet's ``ResNet``.
+
+    Raises:
+        ValueError: unknown names in compconv_layers, a stage_with_compconv whose length
+            is not num_stages, or dcn on a stage whose conv2 is a CompConv.
+        TypeError: a compconv_cfg that is not a dict with a type.
+
+    Example:
+        >>> import torch
+        >>> model = CompConvResNet(depth=18).eval()
+        >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 32, 32))]
+        [(1, 64, 8, 8), (1, 128, 4, 4), (1, 256, 2, 2), (1, 512, 1, 1)]
+    """
+
+    def __init__(self,
+                 depth: int,
+                 compconv_cfg: OptConfigType = DEFAULT_COMPCONV_CFG,
+                 compconv_layers: Optional[Sequence[str]] = None,
+                 stage_with_compconv: Optional[Sequence[bool]] = None,
+                 compconv_stem: bool = False,
+                 compconv_downsample: bool = False,
+                 **kwargs) -> None:
+        num_stages = kwargs.get('num_stages', 4)
+        if stage_with_compconv is None:
+            stage_with_compconv = (True, ) * num_stages
+        if len(stage_with_compconv) != num_stages:
+            raise ValueError(f'stage_with_compconv={tuple(stage_with_compconv)!r} needs one '
+                             f'entry per stage (num_stages={num_stages})')
+        # Read by _make_stem_layer / make_res_layer, which ResNet.__init__ calls.
+        self.compconv_cfg = check_compconv_cfg(compconv_cfg)
+        self.compconv_layers = None if compconv_layers is None else tuple(compconv_layers)
+        self.stage_with_compconv = tuple(stage_with_compconv)
+        self.compconv_stem = compconv_stem
+        self.compconv_downsample = compconv_downsample
+        super().__init__(depth=depth, **kwargs)
+
+    def train(self, mode: bool = True) -> 'CompConvResNet':
+        """ResNet.train (frozen stages, norm_eval), returning self as nn.Module.train does."""
+        super().train(mode)
+        return self
+
+    def switch_to_deploy(self, collapse_max_macs: int = 0) -> 'CompConvResNet':
+        """Turn this trained backbone into its faster inference form, in place.
+
+        Every CompConv and the BatchNorm after it become a
+        :class:`~mmdet_compconv.DeployedCompConv` (see :func:`mmdet_compconv.switch_to_deploy`);
+        fold the remaining plain conv + BN pairs with mmcv's ``fuse_conv_bn``.
+
+        Example:
+            >>> import torch
+            >>> model = CompConvResNet(depth=18).eval()
+            >>> x = torch.rand(1, 3, 32, 32)
+            >>> y = model(x)
+            >>> z = model.switch_to_deploy()(x)
+            >>> all(torch.allclose(a, b, atol=1e-4) for a, b in zip(y, z))
+            True
+        """
+        from ...deploy import switch_to_deploy
+        return switch_to_deploy(self, collapse_max_macs)
+
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
+        super()._make_stem_layer(in_channels, stem_channels)
+        if not (self.compconv_stem and self.compconv_cfg):
+            return
+        if self.deep_stem:
+            for i in (0, 3, 6):
+                self.stem[i] = compconv_like(self.stem[i], self.compconv_cfg)
+        else:
+            self.conv1 = compconv_like(self.conv1, self.compconv_cfg)
+
+    def make_res_layer(self, **kwargs):
+        """Build a stage of CompConv blocks (``ResNet.__init__`` calls this per stage)."""
+        stage = len(self.res_layers)
+        cfg = self.compconv_cfg if self.stage_with_compconv[stage] else None
+        block = kwargs.pop('block')
+        layer = super().make_res_layer(
+            block=COMPCONV_BLOCKS.get(block, block),
+            compconv_cfg=cfg,
+            compconv_layers=self.compconv_layers,
+            **kwargs)
+        downsample = layer[0].downsample
+        if cfg and self.compconv_downsample and downsample is not None:
+            downsample[-2] = compconv_like(downsample[-2], cfg)  # [AvgPool,] conv, norm
+        return layer
+
+
+@MODELS.register_module()
+class CompConvResNetV1d(CompConvResNet, ResNetV1d):
+    """mmdet's ResNetV1d (deep 3x3 stem, average-pool downsample) with CompConvs.
+
+    Takes the arguments of :class:`CompConvResNet` except ``deep_stem`` and ``avg_down``.
+
+    Example:
+        >>> import torch
+        >>> model = CompConvResNetV1d(depth=50, base_channels=8, compconv_stem=True).eval()
+        >>> len(model.stem), type(model.stem[0]).__name__
+        (9, 'CompConv')
+        >>> [o.shape[1] for o in model(torch.rand(1, 3, 32, 32))]
+        [32, 64, 128, 256]
+    """

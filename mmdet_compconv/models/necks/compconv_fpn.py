@@ -1,0 +1,94 @@
+"""FPN and PAFPN whose convolutions are CompConvs, built on mmdet's necks."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+from mmcv.cnn import ConvModule
+from mmdet.models.necks import FPN, PAFPN
+from mmdet.registry import MODELS
+from mmdet.utils import OptConfigType
+
+from ..utils import DEFAULT_COMPCONV_CFG, check_compconv_cfg, compconv_like
+
+
+@MODELS.register_module()
+class CompConvFPN(FPN):
+    """mmdet's FPN with CompConv convolutions.
+
+    Takes every argument of mmdet's ``FPN`` (``conv_cfg`` applies to the convs that stay
+    plain), plus:
+
+    Args:
+        compconv_cfg: conv config of the replaced convs; None keeps a plain FPN.
+        compconv_convs: which ConvModules get a CompConv: ``'lateral'`` (the 1x1 lateral
+            convs), ``'fpn'`` (the 3x3 output convs) and ``'extra'`` (the stride-2 extra
+            levels, when ``add_extra_convs``). None gives ``default_compconv_convs``.
+
+    Raises:
+        ValueError: an unknown name in compconv_convs, or ``'extra'`` without extra convs.
+
+    Example:
+        >>> import torch
+        >>> neck = CompConvFPN([256, 512], 256, num_outs=3)
+        >>> type(neck.lateral_convs[1].conv).__name__
+        'CompConv'
+        >>> feats = [torch.rand(1, 256, 16, 16), torch.rand(1, 512, 8, 8)]
+        >>> [tuple(o.shape) for o in neck(feats)]
+        [(1, 256, 16, 16), (1, 256, 8, 8), (1, 256, 4, 4)]
+    """
+
+    default_compconv_convs = ('lateral', 'fpn')
+
+    def __init__(self,
+                 *args,
+                 compconv_cfg: OptConfigType = DEFAULT_COMPCONV_CFG,
+                 compconv_convs: Optional[Sequence[str]] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        compconv_cfg = check_compconv_cfg(compconv_cfg)
+        groups = self.compconv_groups()
+        names = self.default_compconv_convs if compconv_convs is None else tuple(compconv_convs)
+        unknown = sorted(set(names) - set(groups))
+        if unknown:
+            raise ValueError(f'compconv_convs={names!r} names {unknown}; '
+                             f'{type(self).__name__} has {tuple(groups)}')
+        empty = [n for n in names if not groups[n]]
+        if empty:
+            raise ValueError(f'compconv_convs asks for {empty}, but this neck has none of them '
+                             f'(add_extra_convs={self.add_extra_convs!r})')
+        self.compconv_convs = names if compconv_cfg else ()
+        for name in self.compconv_convs:
+            for module in groups[name]:
+                module.conv = compconv_like(module.conv, compconv_cfg)
+
+    def compconv_groups(self) -> Dict[str, List[ConvModule]]:
+        """The ConvModules of this neck by group name."""
+        n = len(self.lateral_convs)
+        return dict(lateral=list(self.lateral_convs), fpn=list(self.fpn_convs[:n]),
+                    extra=list(self.fpn_convs[n:]))
+
+
+@MODELS.register_module()
+class CompConvPAFPN(CompConvFPN, PAFPN):
+    """mmdet's PAFPN with CompConv convolutions.
+
+    Same arguments as :class:`CompConvFPN`; ``compconv_convs`` also knows ``'downsample'``
+    (the stride-2 3x3 convs of the bottom-up path) and ``'pafpn'`` (its 3x3 output convs),
+    and defaults to ``('lateral', 'fpn', 'downsample', 'pafpn')``.
+
+    Example:
+        >>> import torch
+        >>> neck = CompConvPAFPN([256, 512], 256, num_outs=2)
+        >>> type(neck.downsample_convs[0].conv).__name__
+        'CompConv'
+        >>> feats = [torch.rand(1, 256, 16, 16), torch.rand(1, 512, 8, 8)]
+        >>> [tuple(o.shape) for o in neck(feats)]
+        [(1, 256, 16, 16), (1, 256, 8, 8)]
+    """
+
+    default_compconv_convs = ('lateral', 'fpn', 'downsample', 'pafpn')
+
+    def compconv_groups(self) -> Dict[str, List[ConvModule]]:
+        """The ConvModules of this neck by group name."""
+        return dict(super().compconv_groups(), downsample=list(self.downsample_convs),
+                    pafpn=list(self.pafpn_convs))
