@@ -5,6 +5,7 @@ Importing this package registers ``CompConv`` in mmengine's root ``MODELS`` regi
 heads in mmdet's ``MODELS`` registry.
 """
 from .compconv import CompConv, CompConvPlan, adaptive_depth, plan_channels, shuffle_permutation
+from .deploy import DeployedCompConv, collapse_pointwise, switch_to_deploy
 from .complexity import compconv_macs, compconv_params, conv_macs
 from . import models  # noqa: F401  (registers the mmdet modules)
 
@@ -12,5 +13,6 @@ __version__ = '0.1.0'
 
 __all__ = [
     'CompConv', 'CompConvPlan', 'adaptive_depth', 'plan_channels', 'shuffle_permutation',
-    'compconv_macs', 'compconv_params', 'conv_macs', '__version__'
+    'compconv_macs', 'compconv_params', 'conv_macs', 'DeployedCompConv', 'collapse_pointwise',
+    'switch_to_deploy', '__version__'
 ]

@@ -1,0 +1,227 @@
+"""Inference form of CompConv: BatchNorm folded, concatenation, shuffle and norm in one pass.
+
+A trained :class:`~mmdet_compconv.CompConv` followed by a BatchNorm computes
+``BN(shuffle(cat(B_{d-1}, A_{d-1}, ..., B_0, A_0)) + bias)``. Every piece but A_0 is also read
+raw by a later sub-convolution, so BN cannot be folded into the convolutions that make them
+without dividing by gamma (unsafe for the near-zero gammas of trained networks). Instead
+:class:`DeployedCompConv` preallocates the output in the input's memory format and writes each
+piece straight into its shuffled channel slots with ``addcmul(shift, piece, scale)``: one pass
+replaces the concatenation, the shuffle gather, the bias add and the BatchNorm. A_0, read by
+no one, gets BN folded into the tail convolution. Depth 0 folds into one plain convolution.
+"""
+from __future__ import annotations
+
+import copy
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .compconv import CompConv
+
+
+def _norm_affine(conv: CompConv, norm: Optional[_BatchNorm]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per output channel (after the shuffle) scale and shift of ``norm(conv(x))``."""
+    c = conv.out_channels
+    ref = next(conv.parameters())
+    scale = torch.ones(c, dtype=ref.dtype, device=ref.device)
+    shift = conv.bias.detach().clone() if conv.bias is not None else torch.zeros_like(scale)
+    if norm is not None:
+        if norm.num_features != c:
+            raise ValueError(f'cannot fold {type(norm).__name__}({norm.num_features}) into a '
+                             f'CompConv with out_channels={c}')
+        inv_std = torch.rsqrt(norm.running_var + norm.eps)
+        gamma = norm.weight.detach() if norm.affine else torch.ones_like(inv_std)
+        beta = norm.bias.detach() if norm.affine else torch.zeros_like(inv_std)
+        scale = gamma * inv_std
+        shift = (shift - norm.running_mean) * scale + beta
+    return scale, shift
+
+
+class DeployedCompConv(nn.Module):
+    """A CompConv (and the BatchNorm after it) in a faster, equivalent inference form.
+
+    Args:
+        conv: the trained CompConv.
+        norm: the BatchNorm that consumes its output, or None.
+
+    Example:
+        >>> import torch
+        >>> conv, bn = CompConv(64, 64, 3, padding=1), torch.nn.BatchNorm2d(64)
+        >>> seq = torch.nn.Sequential(conv, bn).eval()
+        >>> x = torch.rand(1, 64, 8, 8)
+        >>> torch.allclose(DeployedCompConv(conv, bn)(x), seq(x), atol=1e-5)
+        True
+    """
+
+    def __init__(self, conv: CompConv, norm: Optional[_BatchNorm] = None) -> None:
+        super().__init__()
+        self.plan, self.stride = conv.plan, conv.stride
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        self.kernel_size, self.padding, self.dilation = conv.kernel_size, conv.padding, conv.dilation
+        scale, shift = _norm_affine(conv, norm)
+        plan = conv.plan
+        if plan.depth == 0:
+            w = conv.convs[0].weight.detach() * scale.view(-1, 1, 1, 1)
+            self.weights = nn.ParameterList([nn.Parameter(w, requires_grad=False)])
+            self.register_buffer('tail_bias', shift)
+            return
+        # Raw position r of cat(...) lands on output channel dest[r].
+        order = conv.shuffle_index if conv.with_shuffle else torch.arange(conv.out_channels)
+        dest = torch.empty_like(order)
+        dest[order] = torch.arange(len(order))
+        self.register_buffer('scale', scale[dest].view(1, -1, 1, 1))
+        self.register_buffer('shift', shift[dest].view(1, -1, 1, 1))
+        weights = [c.weight.detach().clone() for c in conv.convs]
+        n = plan.tail_channels
+        tail_scale = self.scale.flatten()[-n:]
+        weights.append(conv.tail.weight.detach() * tail_scale.view(-1, 1, 1, 1))
+        self.weights = nn.ParameterList([nn.Parameter(w, requires_grad=False) for w in weights])
+        self.register_buffer('tail_bias', self.shift.flatten()[-n:].clone())
+        self.tail_groups = conv.tail.groups
+        self.tail_padding, self.tail_dilation = conv.tail.padding, conv.tail.dilation
+        # Each piece of cat(...) is written as runs of consecutive raw channels whose
+        # destinations form an arithmetic progression: (raw start, raw stop, dest start, step).
+        self.segments = []
+        start = 0
+        for width in plan.units[:-1] + (n, ):
+            self.segments.append(self._runs(dest[start:start + width].tolist(), start))
+            start += width
+
+    @staticmethod
+    def _runs(dests: list, offset: int) -> list:
+        runs, i = [], 0
+        while i < len(dests):
+            j = i + 1
+            step = dests[j] - dests[i] if j < len(dests) and dests[j] > dests[i] else 1
+            while j < len(dests) and dests[j] - dests[j - 1] == step:
+                j += 1
+            runs.append((offset + i, offset + j, dests[i], step))
+            i = j
+        return runs
+
+    def _write(self, out: torch.Tensor, piece: torch.Tensor, k: int, affine: bool = True) -> None:
+        base = self.segments[k][0][0]
+        for lo, hi, d0, step in self.segments[k]:
+            dst = out[:, d0:d0 + step * (hi - lo - 1) + 1:step]
+            src = piece[:, lo - base:hi - base]
+            if affine:
+                torch.addcmul(self.shift[:, lo:hi], src, self.scale[:, lo:hi], out=dst)
+            else:
+                dst.copy_(src)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weights
+        if self.plan.depth == 0:
+            return F.conv2d(x, w[0], self.tail_bias, self.stride, self.padding, self.dilation)
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        b = F.conv2d(x, w[0], None, self.stride, self.padding, self.dilation)
+        out = torch.empty((x.shape[0], self.out_channels) + b.shape[2:], dtype=b.dtype,
+                          device=b.device,
+                          memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        self._write(out, b, 0)
+        start = 0
+        for j in range(1, self.plan.depth):
+            width = b.shape[1]
+            a = x[:, start:start + width]
+            start += width
+            if self.stride[0] > 1:
+                a = F.avg_pool2d(a, self.stride, self.stride, ceil_mode=True,
+                                 count_include_pad=False)
+            self._write(out, a, 2 * j - 1)
+            b = F.conv2d(torch.cat((b, a), 1), w[j], None, 1, self.padding, self.dilation)
+            self._write(out, b, 2 * j)
+        n = self.plan.tail_channels
+        tail = F.conv2d(b[:, :n], w[-1], self.tail_bias, 1, self.tail_padding, self.tail_dilation,
+                        self.tail_groups)
+        self._write(out, tail, len(self.segments) - 1, affine=False)
+        return out
+
+
+def collapse_pointwise(conv: CompConv, norm: Optional[_BatchNorm] = None) -> nn.Conv2d:
+    """The dense 1x1 convolution equal to a stride-1 1x1 CompConv (and its BatchNorm).
+
+    With k = 1 and stride 1 every part of a CompConv (sub-convs, identity copies, tail,
+    shuffle, bias, BN) maps each pixel's channels linearly, so the whole is one matrix. It is
+    read off the module itself: ``f(I) - f(0)`` in float64.
+
+    Example:
+        >>> import torch
+        >>> conv = CompConv(256, 64, 1).eval()
+        >>> dense = collapse_pointwise(conv)
+        >>> x = torch.rand(1, 256, 4, 4)
+        >>> torch.allclose(dense(x), conv(x), atol=1e-5)
+        True
+    """
+    if conv.kernel_size != (1, 1) or conv.stride != (1, 1):
+        raise ValueError(f'only a 1x1, stride-1 CompConv collapses into a dense conv, got '
+                         f'kernel_size={conv.kernel_size}, stride={conv.stride}')
+    ref = next(conv.parameters())
+    dtype, device = ref.dtype, ref.device
+    f = copy.deepcopy(nn.Sequential(conv, norm) if norm is not None else conv).double().eval()
+    with torch.no_grad():
+        eye = torch.eye(conv.in_channels, dtype=torch.double, device=device)
+        out = f(torch.cat((eye, torch.zeros_like(eye[:1]))).view(-1, conv.in_channels, 1, 1))
+    bias = out[-1, :, 0, 0]
+    dense = nn.Conv2d(conv.in_channels, conv.out_channels, 1, device=device, dtype=dtype)
+    dense.weight.data.copy_((out[:-1, :, 0, 0] - bias).t().reshape_as(dense.weight))
+    dense.bias.data.copy_(bias)
+    return dense.requires_grad_(False)
+
+
+def switch_to_deploy(model: nn.Module, collapse_max_macs: int = 0) -> nn.Module:
+    """Replace every CompConv in ``model`` (and the BatchNorm right after it) in place.
+
+    A BatchNorm is folded when it is the next child registered after the CompConv in the same
+    parent, the convention of mmdet's blocks, mmcv's ``ConvModule`` and mmcv's own
+    ``fuse_conv_bn``; it is replaced by ``nn.Identity``. Call it on a model in eval mode: the
+    result is for inference only (its parameters do not train).
+
+    Args:
+        model: any model containing CompConv modules.
+        collapse_max_macs: a stride-1 1x1 CompConv whose dense equivalent costs at most this
+            many MACs per pixel (C_in * C_out) becomes that dense conv (:func:`collapse_pointwise`):
+            where a layer is memory-bound, one dense conv beats the split-copy-concatenate form
+            despite its MACs. 0 (default) keeps every CompConv a :class:`DeployedCompConv`.
+
+    Returns:
+        The same model.
+
+    Example:
+        >>> import torch
+        >>> from mmcv.cnn import ConvModule
+        >>> m = ConvModule(64, 64, 3, padding=1, conv_cfg=dict(type='CompConv'),
+        ...                norm_cfg=dict(type='BN')).eval()
+        >>> x = torch.rand(1, 64, 8, 8)
+        >>> y = m(x)
+        >>> torch.allclose(switch_to_deploy(m)(x), y, atol=1e-5)
+        True
+    """
+    if isinstance(model, CompConv):
+        raise TypeError('switch_to_deploy replaces children in place; wrap a bare CompConv as '
+                        'DeployedCompConv(conv) instead')
+    if isinstance(collapse_max_macs, bool) or not isinstance(collapse_max_macs, int) \
+            or collapse_max_macs < 0:
+        raise ValueError(f'collapse_max_macs must be an int >= 0, got {collapse_max_macs!r}')
+    for parent in list(model.modules()):
+        names = list(parent._modules)
+        for i, name in enumerate(names):
+            child = parent._modules[name]
+            if not isinstance(child, CompConv):
+                continue
+            nxt = names[i + 1] if i + 1 < len(names) else None
+            norm = parent._modules[nxt] if nxt is not None else None
+            if (isinstance(norm, _BatchNorm) and norm.track_running_stats
+                    and norm.num_features == child.out_channels):
+                parent._modules[nxt] = nn.Identity()
+            else:
+                norm = None
+            pointwise = child.kernel_size == (1, 1) and child.stride == (1, 1)
+            if pointwise and child.in_channels * child.out_channels <= collapse_max_macs:
+                parent._modules[name] = collapse_pointwise(child, norm)
+            else:
+                parent._modules[name] = DeployedCompConv(child, norm)
+    return model

@@ -1,0 +1,189 @@
+"""Deploy mode: faster, numerically equivalent inference forms of CompConv models."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmengine.runner import load_checkpoint, save_checkpoint
+
+from mmdet_compconv import (CompConv, DeployedCompConv, collapse_pointwise, switch_to_deploy)
+
+
+def trained_like(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random BN statistics and affine parameters, as a trained model has (gamma near 0 too)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.randn(n, generator=g) * 0.5)
+            m.weight.data[::7] = 0  # dead channels must not break the folding
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+        if isinstance(m, CompConv) and m.bias is not None:
+            m.bias.data.copy_(torch.randn(m.out_channels, generator=g))
+    return model.eval()
+
+
+def assert_close_rel(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> None:
+    scale = b.abs().max().clamp_min(1e-6)
+    assert ((a - b).abs().max() / scale).item() < rel
+
+
+LAYERS = [
+    # c_in, c_out, k, stride, kwargs
+    (64, 64, 3, 1, {}),
+    (256, 256, 3, 2, {}),
+    (512, 512, 3, 1, dict(tail='full')),
+    (96, 77, 3, 2, dict(c0=16, tail='pointwise')),
+    (256, 64, 1, 1, dict(shuffle=False)),
+    (30, 45, 5, 1, dict(c0=4, bias=True)),
+    (16, 16, 3, 1, dict(depth=0, bias=True)),
+]
+
+
+@pytest.mark.parametrize('c_in,c_out,k,s,kwargs', LAYERS)
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('with_norm', [False, True])
+def test_deployed_compconv_equals_train_form(c_in, c_out, k, s, kwargs, channels_last, with_norm):
+    kwargs = dict(dict(bias=False), **kwargs)
+    conv = CompConv(c_in, c_out, k, s, k // 2, **kwargs)
+    norm = nn.BatchNorm2d(c_out) if with_norm else None
+    ref = trained_like(nn.Sequential(conv, *([norm] if norm is not None else [])))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, c_in, 9, 7).to(memory_format=fmt)
+    deployed = DeployedCompConv(conv, norm).eval()
+    with torch.no_grad():
+        out = deployed(x)
+        assert_close_rel(out, ref(x))
+    assert out.is_contiguous(memory_format=fmt)
+
+
+def test_collapse_pointwise():
+    conv = CompConv(256, 64, 1, bias=True)
+    norm = nn.BatchNorm2d(64)
+    ref = trained_like(nn.Sequential(conv, norm))
+    dense = collapse_pointwise(conv, norm)
+    assert isinstance(dense, nn.Conv2d) and dense.weight.shape == (64, 256, 1, 1)
+    x = torch.randn(2, 256, 5, 4)
+    with torch.no_grad():
+        assert_close_rel(dense(x), ref(x))
+    assert not conv.training and not norm.training  # modes untouched
+    with pytest.raises(ValueError, match=r'kernel_size=\(3, 3\), stride=\(1, 1\)'):
+        collapse_pointwise(CompConv(8, 8, 3, padding=1))
+    with pytest.raises(ValueError, match=r'kernel_size=\(1, 1\), stride=\(2, 2\)'):
+        collapse_pointwise(CompConv(8, 8, 1, stride=2))
+
+
+def test_switch_to_deploy_conv_module_folds_its_norm():
+    m = trained_like(ConvModule(64, 64, 3, padding=1, conv_cfg=dict(type='CompConv'),
+                                norm_cfg=dict(type='BN')))
+    x = torch.randn(1, 64, 8, 8)
+    with torch.no_grad():
+        y = m(x)
+        switch_to_deploy(m)
+        assert isinstance(m.conv, DeployedCompConv) and isinstance(m.bn, nn.Identity)
+        assert_close_rel(m(x), y)
+
+
+def test_switch_to_deploy_leaves_other_norms():
+    # GroupNorm cannot be folded: it stays, and the CompConv deploys alone.
+    m = trained_like(ConvModule(32, 32, 3, padding=1, conv_cfg=dict(type='CompConv'),
+                                norm_cfg=dict(type='GN', num_groups=4)))
+    x = torch.randn(1, 32, 6, 6)
+    with torch.no_grad():
+        y = m(x)
+        switch_to_deploy(m)
+        assert isinstance(m.gn, nn.GroupNorm)
+        assert_close_rel(m(x), y)
+
+
+def test_switch_to_deploy_errors():
+    with pytest.raises(TypeError, match='DeployedCompConv'):
+        switch_to_deploy(CompConv(8, 8, 1))
+    with pytest.raises(ValueError, match='collapse_max_macs must be an int >= 0, got -1'):
+        switch_to_deploy(nn.Sequential(CompConv(8, 8, 1)), collapse_max_macs=-1)
+    with pytest.raises(ValueError, match=r'cannot fold BatchNorm2d\(8\) .* out_channels=16'):
+        DeployedCompConv(CompConv(8, 16, 1), nn.BatchNorm2d(8))
+
+
+@pytest.mark.parametrize('layers,collapse', [(None, 0), (None, 65536), (('conv2', ), 0)])
+def test_backbone_deploy_and_checkpoint(tmp_path, layers, collapse):
+    from mmdet.registry import MODELS
+    cfg = dict(type='CompConvResNet', depth=50, base_channels=16, compconv_layers=layers,
+               compconv_cfg=dict(type='CompConv', c0=16), out_indices=(0, 1, 2, 3))
+    model = trained_like(MODELS.build(cfg))
+    x = torch.randn(1, 3, 67, 61)
+    with torch.no_grad():
+        ref = model(x)
+        deployed = switch_to_deploy(copy.deepcopy(model), collapse_max_macs=collapse)
+        n_dense = sum(type(m) is nn.Conv2d and m.kernel_size == (1, 1) and m.bias is not None
+                      for m in deployed.modules())
+        assert (n_dense > 0) == (collapse > 0 and layers is None)
+        for a, b in zip(deployed(x), ref):
+            assert_close_rel(a, b, 1e-4)
+        # the deployed weights save and load into another deployed copy
+        save_checkpoint(deployed.state_dict(), str(tmp_path / 'deployed.pth'))
+        other = switch_to_deploy(trained_like(MODELS.build(cfg), seed=1),
+                                 collapse_max_macs=collapse)
+        load_checkpoint(other, str(tmp_path / 'deployed.pth'), strict=True)
+        for a, b in zip(other(x), ref):
+            assert_close_rel(a, b, 1e-4)
+
+
+def test_backbone_switch_to_deploy_method():
+    from mmdet.registry import MODELS
+    model = trained_like(MODELS.build(dict(type='CompConvResNet', depth=18, base_channels=16)))
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+        assert model.switch_to_deploy() is model
+        assert not any(isinstance(m, CompConv) for m in model.modules())
+        for a, b in zip(model(x), ref):
+            assert_close_rel(a, b, 1e-4)
+
+
+def tiny_faster_rcnn() -> nn.Module:
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    import mmdet
+    import os
+    register_all_modules()
+    base = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'configs', '_base_', 'models',
+                        'faster-rcnn_r50_fpn.py')
+    model = Config.fromfile(base).model
+    model.backbone = dict(type='CompConvResNet', depth=18, base_channels=16, init_cfg=None,
+                          compconv_cfg=dict(type='CompConv', c0=16), norm_eval=False)
+    model.neck.update(type='CompConvFPN', in_channels=[16, 32, 64, 128], out_channels=32)
+    model.rpn_head.update(type='CompConvRPNHead', in_channels=32, feat_channels=32,
+                          compconv_cfg=dict(type='CompConv', c0=16))
+    model.roi_head.bbox_roi_extractor.out_channels = 32
+    model.roi_head.bbox_head.update(in_channels=32, fc_out_channels=64)
+    model.test_cfg.rcnn.update(score_thr=0.0, max_per_img=20)  # a random model scores low
+    return trained_like(MODELS.build(model))
+
+
+def test_whole_detector_deploy_is_equivalent():
+    from mmdet.structures import DetDataSample
+    model = tiny_faster_rcnn()
+    x = torch.rand(1, 3, 96, 128)
+    meta = dict(img_shape=(96, 128), ori_shape=(96, 128), pad_shape=(96, 128),
+                batch_input_shape=(96, 128), scale_factor=(1.0, 1.0))
+    samples = [DetDataSample(metainfo=meta)]
+    with torch.no_grad():
+        feats = model.extract_feat(x)
+        rpn = model.rpn_head(feats)
+        ref = model.predict(x, copy.deepcopy(samples))[0].pred_instances
+        switch_to_deploy(model)
+        assert not any(isinstance(m, CompConv) for m in model.modules())
+        for a, b in zip(model.extract_feat(x), feats):
+            assert_close_rel(a, b, 1e-4)
+        for level_a, level_b in zip(model.rpn_head(model.extract_feat(x)), rpn):
+            for a, b in zip(level_a, level_b):
+                assert_close_rel(a, b, 1e-4)
+        out = model.predict(x, copy.deepcopy(samples))[0].pred_instances
+    assert len(out) == len(ref) > 0
+    torch.testing.assert_close(out.bboxes, ref.bboxes, rtol=1e-3, atol=1e-2)
+    torch.testing.assert_close(out.scores, ref.scores, rtol=1e-3, atol=1e-4)
