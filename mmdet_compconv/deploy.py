@@ -76,12 +76,20 @@ class DeployedCompConv(nn.Module):
         self.register_buffer('scale', scale[dest].view(1, -1, 1, 1))
         self.register_buffer('shift', shift[dest].view(1, -1, 1, 1))
         weights = [c.weight.detach().clone() for c in conv.convs]
-        n = plan.tail_channels
-        tail_scale = self.scale.flatten()[-n:]
-        weights.append(conv.tail.weight.detach() * tail_scale.view(-1, 1, 1, 1))
+        # The tail reads all of B_0 (a channel slice of a channels_last tensor would be
+        # copied first): zero weights for the e trimmed channels, outputs past n ignored.
+        n, e = plan.tail_channels, plan.overflow
+        tail_w = conv.tail.weight.detach() * self.scale.flatten()[-n:].view(-1, 1, 1, 1)
+        tail_b = self.shift.flatten()[-n:]
+        if conv.tail.groups > 1:
+            tail_w = torch.cat((tail_w, tail_w.new_zeros((e, ) + tail_w.shape[1:])))
+            tail_b = torch.cat((tail_b, tail_b.new_zeros(e)))
+        else:
+            tail_w = torch.cat((tail_w, tail_w.new_zeros((n, e) + tail_w.shape[2:])), 1)
+        weights.append(tail_w)
         self.weights = nn.ParameterList([nn.Parameter(w, requires_grad=False) for w in weights])
-        self.register_buffer('tail_bias', self.shift.flatten()[-n:].clone())
-        self.tail_groups = conv.tail.groups
+        self.register_buffer('tail_bias', tail_b.clone())
+        self.tail_groups = conv.tail.groups + (e if conv.tail.groups > 1 else 0)
         self.tail_padding, self.tail_dilation = conv.tail.padding, conv.tail.dilation
         # Each piece of cat(...) is written as runs of consecutive raw channels whose
         # destinations form an arithmetic progression: (raw start, raw stop, dest start, step).
@@ -134,8 +142,7 @@ class DeployedCompConv(nn.Module):
             self._write(out, a, 2 * j - 1)
             b = F.conv2d(torch.cat((b, a), 1), w[j], None, 1, self.padding, self.dilation)
             self._write(out, b, 2 * j)
-        n = self.plan.tail_channels
-        tail = F.conv2d(b[:, :n], w[-1], self.tail_bias, 1, self.tail_padding, self.tail_dilation,
+        tail = F.conv2d(b, w[-1], self.tail_bias, 1, self.tail_padding, self.tail_dilation,
                         self.tail_groups)
         self._write(out, tail, len(self.segments) - 1, affine=False)
         return out
