@@ -328,7 +328,11 @@ class CompConv(nn.Module):
         pieces.append(self.tail(b[:, :self.plan.tail_channels]))
         y = torch.cat(pieces, 1)
         if self.with_shuffle:
-            y = y.index_select(1, self.shuffle_index)
+            n, c, h, w = y.shape
+            if c % 2 == 0:  # a reshape trains faster than index_select (index_add backward)
+                y = y.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+            else:
+                y = y.index_select(1, self.shuffle_index)
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1)
         return y
