@@ -1,0 +1,201 @@
+"""Safe checkpoint loading for mmengine 0.10.7 on torch >= 2.6.
+
+mmengine 0.10.7 loads local checkpoints with a bare ``torch.load``, which on torch >= 2.6 means
+``weights_only=True`` with no allow-list, so the checkpoints its own Runner writes
+(``epoch_N.pth`` / ``iter_N.pth``: they pickle the message hub's ``HistoryBuffer`` and numpy
+values) fail in ``tools/test.py``, ``load_from`` and ``--resume``. Its http(s) loader goes
+through ``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults to False, so a
+checkpoint URL can run arbitrary code when unpickled.
+
+Importing this module (``import mmdet_compconv`` does) fixes both without trusting anyone:
+
+* the local-path loader (mmengine scheme ``''``) becomes :func:`load_from_local`;
+* every URL loader (``http(s)://``, and ``torchvision://``, ``open-mmlab://``, ``mmcls://``,
+  which resolve to URLs) downloads through :func:`load_url`;
+
+and both unpickle with ``weights_only=True`` plus exactly the globals of
+:data:`RUNNER_CHECKPOINT_GLOBALS`, what an mmengine/mmdet Runner checkpoint needs. Anything else
+(a class whose ``__reduce__`` calls ``os.system``, say) is refused with
+``pickle.UnpicklingError`` before it runs. ``weights_only=True`` is passed explicitly, so even
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` does not switch the checks off for these loaders.
+
+Scripts that call ``torch.load`` themselves (mmdet's ``publish_model.py``) accept Runner
+checkpoints inside :func:`allow_runner_checkpoints`, which ``mmdet_compconv.tools_runner`` uses.
+
+A trusted file that pickles something else can be converted once by hand:
+``torch.save(torch.load(path, weights_only=False)['state_dict'], new_path)``.
+"""
+from __future__ import annotations
+
+import functools
+import os.path as osp
+import pickle
+from typing import Any, Callable, ContextManager, List, Optional, Tuple, Union
+
+import mmengine.runner.checkpoint as mmengine_checkpoint
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+__all__ = [
+    'RUNNER_CHECKPOINT_GLOBALS', 'allow_runner_checkpoints', 'safe_load', 'load_from_local',
+    'load_url', 'install'
+]
+
+
+def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
+    """The numpy objects of the message hub's scalars and arrays.
+
+    Arrays and scalars of bool, integer and float dtypes only (a dtype is rebuilt through its
+    class, e.g. ``numpy.dtypes.Float64DType``); object arrays are not allowed. numpy 2 moved
+    ``numpy.core`` to ``numpy._core``; a checkpoint names the module of the numpy that saved
+    it, so both names are allowed.
+    """
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    codes = '?' + np.typecodes['AllInteger'] + np.typecodes['Float']
+    dtypes = list(dict.fromkeys(type(np.dtype(c)) for c in codes))
+    functions = [(f, f'{module}.multiarray.{f.__name__}') for f in (_reconstruct, scalar)
+                 for module in ('numpy.core', 'numpy._core')]
+    return [np.ndarray, np.dtype, *dtypes, *functions]
+
+
+#: The statistics methods a HistoryBuffer refers to (its ``_statistics_methods``).
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stands in for ``builtins.getattr`` while unpickling.
+
+    A HistoryBuffer pickles its statistics methods as ``getattr(HistoryBuffer, 'mean')``;
+    a general ``getattr`` would let a pickle reach any attribute (``__globals__``, modules...),
+    so only these lookups are answered.
+    """
+    if obj is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint; only HistoryBuffer '
+        f'statistics methods {HISTORY_BUFFER_STATISTICS} are')
+
+
+#: What the Runner checkpoints of mmengine 0.10.7 + mmdet 3.3 pickle beyond tensors and
+#: builtin containers (found by saving them and reading ``torch.serialization``'s errors):
+#: ``meta.message_hub.log_scalars`` holds ``HistoryBuffer`` objects whose values are numpy
+#: arrays and scalars and which refer to their statistics methods through ``getattr``.
+#: ``collections.OrderedDict`` (state dicts) and ``_codecs.encode`` (bytes) torch allows itself.
+RUNNER_CHECKPOINT_GLOBALS: List[Union[Callable, Tuple[Callable, str]]] = [
+    HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'), *_numpy_globals()]
+
+_HINT = ('mmdet_compconv loads checkpoints with torch.load(weights_only=True) and allows only '
+         'tensors, builtin containers and the objects an mmengine Runner checkpoint holds '
+         '(mmdet_compconv.checkpoint.RUNNER_CHECKPOINT_GLOBALS), so that a checkpoint cannot '
+         'run code. If you trust this file, convert it once: torch.save(torch.load(path, '
+         "weights_only=False)['state_dict'], new_path).")
+
+
+def allow_runner_checkpoints() -> ContextManager[None]:
+    """A context in which ``weights_only`` loads accept :data:`RUNNER_CHECKPOINT_GLOBALS`.
+
+    Only the globals not allowed yet are added, and only those are removed on exit, so it
+    nests and keeps what the user allowed with ``torch.serialization.add_safe_globals``.
+
+    Example:
+        >>> import io
+        >>> from mmengine.logging import HistoryBuffer
+        >>> buf = io.BytesIO()
+        >>> torch.save({'loss': HistoryBuffer([1.0, 2.0], [1, 1])}, buf)
+        >>> with allow_runner_checkpoints():
+        ...     _ = buf.seek(0)
+        ...     float(torch.load(buf)['loss'].mean())
+        1.5
+    """
+    allowed = torch.serialization.get_safe_globals()
+    return torch.serialization.safe_globals(
+        [g for g in RUNNER_CHECKPOINT_GLOBALS if g not in allowed])
+
+
+def _refusing_unsafe(source: str, load: Callable[[], Any]) -> Any:
+    with allow_runner_checkpoints():
+        try:
+            return load()
+        except pickle.UnpicklingError as e:
+            raise pickle.UnpicklingError(f'Refused to unpickle {source}: {_HINT}\n{e}') from e
+
+
+def safe_load(f: Any, map_location: Any = None) -> Any:
+    """``torch.load`` with ``weights_only=True`` and :data:`RUNNER_CHECKPOINT_GLOBALS`.
+
+    Args:
+        f: a path or file-like object, as for ``torch.load``.
+        map_location: as for ``torch.load``.
+
+    Raises:
+        pickle.UnpicklingError: when ``f`` pickles anything not allowed; nothing of it runs.
+
+    Example:
+        >>> import io, collections
+        >>> buf = io.BytesIO()
+        >>> torch.save({'meta': {'epoch': 1}, 'state_dict': collections.OrderedDict(
+        ...     w=torch.zeros(2))}, buf)
+        >>> _ = buf.seek(0)
+        >>> safe_load(buf)['state_dict']['w'].tolist()
+        [0.0, 0.0]
+    """
+    return _refusing_unsafe(repr(f), lambda: torch.load(f, map_location=map_location,
+                                                        weights_only=True))
+
+
+def load_from_local(filename: str, map_location: Any = None) -> Any:
+    """mmengine's local-path checkpoint loader, unpickling with :func:`safe_load`.
+
+    Raises:
+        FileNotFoundError: ``filename`` is not a file (the message names the absolute path).
+        pickle.UnpicklingError: the file pickles something not allowed.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(
+            f'{filename} can not be found (looked for {osp.abspath(filename)!r}).')
+    return safe_load(filename, map_location)
+
+
+def load_url(url: str,
+             model_dir: Optional[str] = None,
+             map_location: Any = None,
+             progress: bool = True,
+             check_hash: bool = False,
+             file_name: Optional[str] = None) -> Any:
+    """``torch.hub.load_state_dict_from_url`` (cached download) with a safe unpickler.
+
+    Same signature as mmengine's ``load_url``, which it replaces for every URL scheme.
+
+    Raises:
+        pickle.UnpicklingError: the downloaded file pickles something not allowed.
+    """
+    return _refusing_unsafe(url, functools.partial(
+        torch.hub.load_state_dict_from_url, url, model_dir=model_dir,
+        map_location=map_location, progress=progress, check_hash=check_hash,
+        file_name=file_name, weights_only=True))
+
+
+def install() -> None:
+    """Make mmengine's checkpoint loaders use :func:`load_from_local` and :func:`load_url`.
+
+    Idempotent; runs when this module is imported.
+
+    Example:
+        >>> from mmengine.runner.checkpoint import CheckpointLoader
+        >>> install()
+        >>> CheckpointLoader._get_checkpoint_loader('work_dirs/epoch_1.pth') is load_from_local
+        True
+    """
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+    # mmengine's load_from_http (and through it the torchvision://, open-mmlab:// and mmcls://
+    # loaders) downloads with the module-level name ``load_url``: one binding covers them all.
+    mmengine_checkpoint.load_url = load_url
+
+
+install()

@@ -1,0 +1,201 @@
+"""Both sides of mmdet_compconv.checkpoint's allow-list.
+
+Our own Runner checkpoints load (resume included) with ``weights_only=True``; a checkpoint that
+pickles anything else is refused before any of it runs, from a local path or a URL.
+"""
+import functools
+import http.server
+import os
+import pickle
+import shlex
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+from mmengine.testing.runner_test_case import ToyDataset, ToyMetric, ToyModel
+
+from mmdet_compconv import checkpoint as safe_checkpoint
+
+
+class Evil:
+    """Unpickling this runs a shell command that creates ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {shlex.quote(str(self.marker))}', )
+
+
+class EvilGetattr:
+    """Unpickling this calls ``getattr(HistoryBuffer, '__init__')``: not a statistics method."""
+
+    def __reduce__(self):
+        return getattr, (HistoryBuffer, '__init__')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def restore_default_scope():
+    """The Runners below make their scope the current one; undo that for other tests."""
+    with DefaultScope.overwrite_default_scope('mmengine'):
+        yield
+
+
+@pytest.fixture
+def evil(tmp_path):
+    """(checkpoint path, marker path) of a checkpoint that runs code when unpickled."""
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save({'meta': {'x': Evil(marker)}, 'state_dict': {}}, path)
+    return path, marker
+
+
+@pytest.fixture(scope='module')
+def runner_checkpoint(tmp_path_factory):
+    """A real mmengine Runner checkpoint: momentum SGD, lr schedule, validation, best ckpt."""
+    work_dir = tmp_path_factory.mktemp('runner')
+    loader = dict(dataset=dict(type=ToyDataset), sampler=dict(type='DefaultSampler'),
+                  batch_size=3, num_workers=0)
+    runner = Runner(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=loader,
+        val_dataloader=loader,
+        val_evaluator=dict(type=ToyMetric),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        param_scheduler=dict(type='MultiStepLR', milestones=[1]),
+        train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=1),
+        val_cfg=dict(),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, save_best='acc')),
+        experiment_name='test_checkpoint_runner')
+    runner.train()
+    return work_dir / 'epoch_1.pth'
+
+
+def test_local_loader_is_installed():
+    safe_checkpoint.install()  # idempotent
+    assert CheckpointLoader._get_checkpoint_loader('epoch_1.pth') is safe_checkpoint.load_from_local
+    assert mmengine_checkpoint.load_url is safe_checkpoint.load_url
+
+
+def test_allow_list_context_nests_and_keeps_user_globals():
+    before = torch.serialization.get_safe_globals()
+    torch.serialization.add_safe_globals([HistoryBuffer])
+    try:
+        with safe_checkpoint.allow_runner_checkpoints():
+            with safe_checkpoint.allow_runner_checkpoints():
+                pass
+            assert set(safe_checkpoint.RUNNER_CHECKPOINT_GLOBALS) <= set(
+                torch.serialization.get_safe_globals())
+        assert set(torch.serialization.get_safe_globals()) == {*before, HistoryBuffer}
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)
+
+
+def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint):
+    # Without it, torch >= 2.6 refuses our own checkpoint (the mmengine 0.10.7 bug)...
+    with pytest.raises(pickle.UnpicklingError, match='HistoryBuffer'):
+        torch.load(runner_checkpoint)
+    # ...with it, the checkpoint loads, history buffers and numpy values included.
+    ckpt = _load_checkpoint(str(runner_checkpoint))
+    assert {'meta', 'state_dict', 'optimizer', 'message_hub', 'param_schedulers'} <= set(ckpt)
+    assert ckpt['meta']['epoch'] == 1
+    buffers = ckpt['message_hub']['log_scalars']
+    assert isinstance(buffers['train/lr'], HistoryBuffer)
+    assert buffers['train/lr'].current() == pytest.approx(0.1)
+    assert ckpt['optimizer']['state'][0]['momentum_buffer'].shape == (2, 2)
+
+
+def test_runner_resumes_from_its_checkpoint(runner_checkpoint, tmp_path):
+    """Resuming restores model, optimizer and progress (nothing is left to train)."""
+    loader = dict(dataset=dict(type=ToyDataset), sampler=dict(type='DefaultSampler'),
+                  batch_size=3, num_workers=0)
+    runner = Runner(
+        model=ToyModel(),
+        work_dir=str(tmp_path),
+        train_dataloader=loader,
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        param_scheduler=dict(type='MultiStepLR', milestones=[1]),
+        train_cfg=dict(by_epoch=True, max_epochs=1),
+        load_from=str(runner_checkpoint),
+        resume=True,
+        experiment_name='test_checkpoint_resume')
+    runner.train()
+    saved = _load_checkpoint(str(runner_checkpoint))
+    assert (runner.epoch, runner.iter) == (1, 4)
+    for key, value in runner.model.state_dict().items():
+        torch.testing.assert_close(value, saved['state_dict'][key])
+    momentum = runner.optim_wrapper.optimizer.state_dict()['state'][0]['momentum_buffer']
+    torch.testing.assert_close(momentum, saved['optimizer']['state'][0]['momentum_buffer'])
+    assert runner.param_schedulers[0].state_dict() == saved['param_schedulers'][0]
+
+
+def test_evil_payload_is_live(evil):
+    """The control: trusting the file (weights_only=False) does run its code."""
+    path, marker = evil
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_local_evil_checkpoint_is_refused(evil, monkeypatch):
+    path, marker = evil
+    # Even the environment switch that turns weights_only off for plain torch.load calls.
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    with pytest.raises(pickle.UnpicklingError, match=r'(?s)Refused to unpickle .*\.system'):
+        _load_checkpoint(str(path))
+    with pytest.raises(pickle.UnpicklingError, match='Refused to unpickle'):
+        mmengine_checkpoint.load_checkpoint(ToyModel(), str(path))
+    assert not marker.exists()
+
+
+def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
+    path = tmp_path / 'getattr.pth'
+    torch.save({'state_dict': {}, 'x': EvilGetattr()}, path)
+    with pytest.raises(pickle.UnpicklingError, match=r"getattr\(.*HistoryBuffer.*'__init__'\)"):
+        _load_checkpoint(str(path))
+
+
+def test_missing_local_file_is_a_clear_error(tmp_path):
+    missing = tmp_path / 'nope' / 'compconv128-r50_imagenet.pth'
+    with pytest.raises(FileNotFoundError, match=r"compconv128-r50_imagenet\.pth can not be found"):
+        _load_checkpoint(str(missing))
+
+
+@pytest.fixture
+def http_root(tmp_path, monkeypatch):
+    """(served folder, base URL) of a local HTTP server; downloads cached under tmp_path."""
+    root = tmp_path / 'served'
+    root.mkdir()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_checkpoints_are_unpickled_safely(http_root, evil, runner_checkpoint, monkeypatch):
+    root, url = http_root
+    path, marker = evil
+    (root / 'evil.pth').write_bytes(path.read_bytes())
+    (root / 'ours.pth').write_bytes(runner_checkpoint.read_bytes())
+
+    assert _load_checkpoint(f'{url}/ours.pth')['meta']['epoch'] == 1
+    with pytest.raises(pickle.UnpicklingError, match='Refused to unpickle http://'):
+        _load_checkpoint(f'{url}/evil.pth')
+    # torchvision:// (like open-mmlab:// and mmcls://) resolves to a URL and goes the same way.
+    monkeypatch.setattr(mmengine_checkpoint, 'get_torchvision_models',
+                        lambda: {'evil': f'{url}/evil.pth'})
+    with pytest.raises(pickle.UnpicklingError, match='Refused to unpickle'):
+        _load_checkpoint('torchvision://evil')
+    assert not marker.exists()
