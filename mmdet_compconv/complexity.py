@@ -1,9 +1,12 @@
-"""Analytic complexity of CompConv layers (spec §4)."""
+"""Complexity of CompConv layers and models: analytic (spec §4) and counted."""
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
 
+import torch
 import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .compconv import CompConv
 
@@ -48,3 +51,70 @@ def conv_macs(module: nn.Module, output_size: Sequence[int]) -> int:
     if isinstance(module, nn.Conv2d):
         return conv2d_macs(module, output_size)
     raise TypeError(f'conv_macs takes a CompConv or nn.Conv2d, got {type(module).__name__}')
+
+
+@dataclass
+class ConvLayer:
+    """One convolution of a model, as :func:`conv_layers` lists it."""
+
+    name: str
+    module: nn.Module
+    out_size: Tuple[int, int]
+
+    @property
+    def macs(self) -> int:
+        """Analytic MACs of this layer for one image."""
+        return conv_macs(self.module, self.out_size)
+
+    @property
+    def vanilla_macs(self) -> int:
+        """MACs of a plain convolution of the same geometry."""
+        m = self.module
+        return (self.out_size[0] * self.out_size[1] * m.kernel_size[0] * m.kernel_size[1] *
+                m.in_channels * m.out_channels // m.groups)
+
+
+def conv_layers(model: nn.Module, inputs) -> List[ConvLayer]:
+    """Run ``model(inputs)`` and list its convolution calls in call order.
+
+    A CompConv is one layer (its sub-convolutions are not listed); other ``nn.Conv2d``
+    modules are listed as they are. A conv called several times (a head shared by the FPN
+    levels) is listed once per call. Works on the meta device.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> from mmdet_compconv import CompConv
+        >>> model = nn.Sequential(nn.Conv2d(3, 64, 3, 2, 1), CompConv(64, 64, 3, padding=1))
+        >>> [(c.name, c.out_size, c.macs) for c in conv_layers(model, torch.rand(1, 3, 8, 8))]
+        [('0', (4, 4), 27648), ('1', (4, 4), 299520)]
+    """
+    found: List[ConvLayer] = []
+    compconvs = [n for n, m in model.named_modules() if isinstance(m, CompConv)]
+    hooks = []
+    for name, m in model.named_modules():
+        inside = any(name.startswith(c + '.') for c in compconvs)
+        if isinstance(m, (CompConv, nn.Conv2d)) and not inside:
+            def hook(mod, args, out, name=name):
+                found.append(ConvLayer(name, mod, tuple(out.shape[-2:])))
+            hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return found
+
+
+def count_macs(model: nn.Module, inputs: torch.Tensor) -> int:
+    """Multiply-accumulates of one forward pass: torch's ``FlopCounterMode`` total / 2.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> count_macs(nn.Conv2d(3, 8, 3, padding=1, bias=False), torch.rand(1, 3, 4, 4))
+        3456
+    """
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(inputs)
+    return counter.get_total_flops() // 2

@@ -123,6 +123,10 @@ class DeployedCompConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weights
+        if x.requires_grad and torch.is_grad_enabled():
+            raise RuntimeError('DeployedCompConv is an inference form and does not '
+                               'backpropagate: call it under torch.no_grad() or '
+                               'torch.inference_mode(), or train the CompConv model instead')
         if self.plan.depth == 0:
             return F.conv2d(x, w[0], self.tail_bias, self.stride, self.padding, self.dilation)
         channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
@@ -185,7 +189,7 @@ def switch_to_deploy(model: nn.Module, collapse_max_macs: int = 0) -> nn.Module:
     A BatchNorm is folded when it is the next child registered after the CompConv in the same
     parent, the convention of mmdet's blocks, mmcv's ``ConvModule`` and mmcv's own
     ``fuse_conv_bn``; it is replaced by ``nn.Identity``. Call it on a model in eval mode: the
-    result is for inference only (its parameters do not train).
+    result is for inference only, so every parameter of ``model`` stops requiring grad.
 
     Args:
         model: any model containing CompConv modules.
@@ -231,4 +235,4 @@ def switch_to_deploy(model: nn.Module, collapse_max_macs: int = 0) -> nn.Module:
                 parent._modules[name] = collapse_pointwise(child, norm)
             else:
                 parent._modules[name] = DeployedCompConv(child, norm)
-    return model
+    return model.requires_grad_(False)

@@ -99,6 +99,16 @@ def test_switch_to_deploy_leaves_other_norms():
         assert_close_rel(m(x), y)
 
 
+def test_deployed_model_runs_without_no_grad_but_does_not_backpropagate():
+    m = trained_like(ConvModule(16, 16, 3, padding=1, conv_cfg=dict(type='CompConv'),
+                                norm_cfg=dict(type='BN')))
+    switch_to_deploy(m)
+    assert not any(p.requires_grad for p in m.parameters())
+    assert m(torch.randn(1, 16, 5, 5)).shape == (1, 16, 5, 5)
+    with pytest.raises(RuntimeError, match='inference form and does not backpropagate'):
+        m(torch.randn(1, 16, 5, 5, requires_grad=True))
+
+
 def test_switch_to_deploy_errors():
     with pytest.raises(TypeError, match='DeployedCompConv'):
         switch_to_deploy(CompConv(8, 8, 1))

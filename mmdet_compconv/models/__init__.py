@@ -2,7 +2,8 @@
 from .backbones import CompConvBasicBlock, CompConvBottleneck, CompConvResNet, CompConvResNetV1d
 from .dense_heads import CompConvRPNHead
 from .necks import CompConvFPN, CompConvPAFPN
-from .utils import LoadReport, compconv_like, load_pretrained, load_state_dict_with_report
+from .pretrained import LoadReport, load_pretrained, load_state_dict_with_report
+from .utils import compconv_like
 
 __all__ = [
     'CompConvBasicBlock', 'CompConvBottleneck', 'CompConvResNet', 'CompConvResNetV1d',

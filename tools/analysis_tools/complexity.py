@@ -27,7 +27,7 @@ from mmdet.registry import MODELS
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout, uninstalled
 import mmdet_compconv  # noqa: F401,E402  (registers the models)
 from mmdet_compconv.compconv import CompConv  # noqa: E402
-from mmdet_compconv.models.utils import conv_layers, count_macs  # noqa: E402
+from mmdet_compconv.complexity import conv_layers, count_macs  # noqa: E402
 
 VARIANTS = ('vanilla', '3x3', 'all')
 

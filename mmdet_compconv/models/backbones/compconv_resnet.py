@@ -7,7 +7,8 @@ from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, ResNet
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 
-from ..utils import (DEFAULT_COMPCONV_CFG, ReportedPretrainedMixin, check_compconv_cfg,
+from ..pretrained import ReportedPretrainedMixin
+from ..utils import (DEFAULT_COMPCONV_CFG, check_compconv_cfg,
                      compconv_like)
 
 
@@ -83,7 +84,7 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
     conv_cfg, norm_cfg, norm_eval, dcn, stage_with_dcn, plugins, with_cp, zero_init_residual,
     pretrained, init_cfg) keeps its meaning; ``conv_cfg`` applies to the convs that stay plain.
     A ``Pretrained`` init_cfg reports how much of the model the checkpoint covered and warns
-    loudly, naming the missing groups, when it is partial (see ``models/utils.py``).
+    loudly, naming the missing groups, when it is partial (see ``models/pretrained.py``).
 
     Args:
         depth: 18, 34, 50, 101 or 152.
