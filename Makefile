@@ -8,7 +8,7 @@ env:
 	bash tools/setup_env.sh
 
 test: env
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --doctest-modules mmdet_compconv tests
 
 demo: env
 	bash tools/demo.sh
