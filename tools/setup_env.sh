@@ -6,6 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$root/.venv}
+case $venv in /*) ;; *) venv=$PWD/$venv ;; esac  # later steps run from /
 py=${PYTHON:-python3}
 
 if [ ! -x "$venv/bin/python" ]; then
