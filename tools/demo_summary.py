@@ -23,7 +23,6 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
@@ -48,19 +47,6 @@ def read_metrics(test_dir: str) -> Tuple[Dict[str, float], str]:
     raise FileNotFoundError(f'no test metrics (coco/bbox_mAP) under {test_dir}/*/*.json')
 
 
-def macs(module: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-accumulates of ``module(x)``: ``FlopCounterMode`` total / 2.
-
-    Example:
-        >>> macs(nn.Conv2d(3, 8, 3, padding=1, bias=False), torch.rand(1, 3, 4, 4))
-        3456
-    """
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        module(x)
-    return counter.get_total_flops() // 2
-
-
 def params(module: nn.Module) -> int:
     """Number of parameters."""
     return sum(p.numel() for p in module.parameters())
@@ -71,7 +57,7 @@ def complexity(config: str, size: int) -> Dict[str, int]:
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
-    import mmdet_compconv  # noqa: F401
+    from mmdet_compconv import count_macs as macs
     register_all_modules()
     cfg = Config.fromfile(config)
     model = MODELS.build(cfg.model).eval()
