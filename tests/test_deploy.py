@@ -112,13 +112,15 @@ def test_deployed_model_runs_without_no_grad_but_does_not_backpropagate():
 def test_switch_to_deploy_errors():
     with pytest.raises(TypeError, match='DeployedCompConv'):
         switch_to_deploy(CompConv(8, 8, 1))
-    with pytest.raises(ValueError, match='collapse_max_macs must be an int >= 0, got -1'):
-        switch_to_deploy(nn.Sequential(CompConv(8, 8, 1)), collapse_max_macs=-1)
+    for bad in (-0.1, 1.0, True, '0.2'):
+        with pytest.raises(ValueError, match=f'collapse_above must be None or a fraction in '
+                           rf'\[0, 1\), got {bad!r}'):
+            switch_to_deploy(nn.Sequential(CompConv(8, 8, 1)), collapse_above=bad)
     with pytest.raises(ValueError, match=r'cannot fold BatchNorm2d\(8\) .* out_channels=16'):
         DeployedCompConv(CompConv(8, 16, 1), nn.BatchNorm2d(8))
 
 
-@pytest.mark.parametrize('layers,collapse', [(None, 0), (None, 65536), (('conv2', ), 0)])
+@pytest.mark.parametrize('layers,collapse', [(None, None), (None, 0.15), (('conv2', ), 0.15)])
 def test_backbone_deploy_and_checkpoint(tmp_path, layers, collapse):
     from mmdet.registry import MODELS
     cfg = dict(type='CompConvResNet', depth=50, base_channels=16, compconv_layers=layers,
@@ -127,19 +129,38 @@ def test_backbone_deploy_and_checkpoint(tmp_path, layers, collapse):
     x = torch.randn(1, 3, 67, 61)
     with torch.no_grad():
         ref = model(x)
-        deployed = switch_to_deploy(copy.deepcopy(model), collapse_max_macs=collapse)
+        deployed = switch_to_deploy(copy.deepcopy(model), collapse_above=collapse)
         n_dense = sum(type(m) is nn.Conv2d and m.kernel_size == (1, 1) and m.bias is not None
                       for m in deployed.modules())
-        assert (n_dense > 0) == (collapse > 0 and layers is None)
+        assert (n_dense > 0) == (collapse is not None and layers is None)
         for a, b in zip(deployed(x), ref):
             assert_close_rel(a, b, 1e-4)
         # the deployed weights save and load into another deployed copy
         save_checkpoint(deployed.state_dict(), str(tmp_path / 'deployed.pth'))
         other = switch_to_deploy(trained_like(MODELS.build(cfg), seed=1),
-                                 collapse_max_macs=collapse)
+                                 collapse_above=collapse)
         load_checkpoint(other, str(tmp_path / 'deployed.pth'), strict=True)
         for a, b in zip(other(x), ref):
             assert_close_rel(a, b, 1e-4)
+
+
+def test_collapse_above_picks_the_1x1_compconvs_that_save_too_little():
+    """CompConv128-R50, all block convs: which 1x1 layers the default 0.15 collapses."""
+    from mmdet.registry import MODELS
+    model = MODELS.build(dict(type='CompConvResNet', depth=50, compconv_layers=None)).eval()
+    ratios = {n: m.plan.macs_per_pixel(1) / (m.in_channels * m.out_channels)
+              for n, m in model.named_modules() if isinstance(m, CompConv) and
+              m.kernel_size == (1, 1)}
+    assert round(ratios['layer1.1.conv1'], 3) == 0.203  # 256 -> 64, d=2, C_p=11
+    assert round(ratios['layer2.1.conv1'], 3) == 0.109  # 512 -> 128, d=3, C_p=10
+    switch_to_deploy(model)
+    collapsed = {n for n, m in model.named_modules() if type(m) is nn.Conv2d and 'layer' in n and
+                 n.rsplit('.', 1)[-1].startswith('conv')}
+    expected = {n for n, r in ratios.items() if r > 0.15}
+    assert collapsed == expected
+    assert {n.rsplit('.', 1)[-1] for n in collapsed if not n.startswith(('layer1', 'layer2.0'))
+            } == {'conv3'}
+    assert len(collapsed) == 16 + 3 + 1  # every conv3, layer1's conv1s, layer2.0.conv1
 
 
 def test_backbone_switch_to_deploy_method():

@@ -7,6 +7,7 @@ from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, ResNet
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 
+from ...deploy import COLLAPSE_ABOVE
 from ..pretrained import ReportedPretrainedMixin
 from ..utils import (DEFAULT_COMPCONV_CFG, check_compconv_cfg,
                      compconv_like)
@@ -137,12 +138,16 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
         super().train(mode)
         return self
 
-    def switch_to_deploy(self, collapse_max_macs: int = 0) -> 'CompConvResNet':
+    def switch_to_deploy(self, collapse_above: Optional[float] = COLLAPSE_ABOVE) -> 'CompConvResNet':
         """Turn this trained backbone into its faster inference form, in place.
 
         Every CompConv and the BatchNorm after it become a
         :class:`~mmdet_compconv.DeployedCompConv` (see :func:`mmdet_compconv.switch_to_deploy`);
         fold the remaining plain conv + BN pairs with mmcv's ``fuse_conv_bn``.
+
+        Args:
+            collapse_above: 1x1 CompConvs whose MACs exceed this fraction of the dense conv's
+                become that dense conv (see :func:`mmdet_compconv.switch_to_deploy`).
 
         Example:
             >>> import torch
@@ -154,7 +159,7 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
             True
         """
         from ...deploy import switch_to_deploy
-        return switch_to_deploy(self, collapse_max_macs)
+        return switch_to_deploy(self, collapse_above)
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         super()._make_stem_layer(in_channels, stem_channels)
