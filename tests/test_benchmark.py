@@ -37,6 +37,57 @@ def test_tiny_run_prints_a_table(capsys):
     assert [r.split('|')[3].strip() for r in rows] == ['backbone', 'predict']
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')]
-        assert len(cells) == 3 + 6 + 1  # size, dtype, part, 3 forms x 2 formats, ratio
-        assert all(float(c) > 0 for c in cells[3:9])
-        assert re.fullmatch(r'\*\*\d+\.\d\dx\*\*', cells[9])
+        assert len(cells) == 3 + 4 + 1  # size, dtype, part, 2 sides x 2 formats, ratio
+        assert all(float(c) > 0 for c in cells[3:7])
+        assert re.fullmatch(r'\*\*\d+\.\d\dx\*\*', cells[7])
+    assert "predict: both RoI heads get the vanilla RPN's proposals" in out
+
+
+def test_predict_with_proposals_is_predict_with_the_rpn_output():
+    import torch
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        str(ROOT / 'configs/compconv/faster-rcnn_compconv128-r50_compconv128-fpn_1x_coco.py'))
+    cfg.model.backbone.depth = 18
+    cfg.model.neck.in_channels = [64, 128, 256, 512]
+    cfg.model.test_cfg.rcnn.score_thr = 0  # an untrained head scores every class ~1/81
+    model_cfg = cfg.model.to_dict()
+    model_cfg.pop('data_preprocessor')
+    model = bench.build_model(model_cfg)
+    x = torch.rand(1, 3, 64, 96)
+    with torch.inference_mode():
+        ref = model.predict(x, bench.data_samples(64, 96))[0].pred_instances
+        proposals = model.rpn_head.predict(model.extract_feat(x), bench.data_samples(64, 96),
+                                           rescale=False)
+        out = bench.predict_with_proposals(model, x, bench.data_samples(64, 96), proposals)
+    out = out[0].pred_instances
+    assert len(ref) > 0 and torch.equal(out.bboxes, ref.bboxes)
+    assert torch.equal(out.scores, ref.scores)
+
+
+def test_collapse_above_argument():
+    assert bench.parse_fraction('none') is None
+    assert bench.parse_fraction('0.2') == 0.2
+    import argparse
+    import pytest
+    with pytest.raises(argparse.ArgumentTypeError, match="got 'x'"):
+        bench.parse_fraction('x')
+
+
+def test_layer_benchmark_prints_one_row_per_distinct_layer(capsys):
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_layers', ROOT / 'tools' / 'analysis_tools' / 'benchmark_layers.py')
+    layers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(layers)
+    layers.main(['--size', '64x64', '--repeats', '1', '--threads', '1', '--backbone',
+                 'type=CompConvResNet', 'depth=18', 'base_channels=16', 'compconv_layers=None'])
+    rows = [ln.strip('|').split('|') for ln in capsys.readouterr().out.splitlines()
+            if ln.startswith('| layer') and not ln.startswith('| layer |')]
+    # ResNet-18 blocks: conv1 and conv2 of each stage's first block, conv1 of the others
+    # have distinct shapes; the stride-1 3x3 convs repeat.
+    names = [r[0].strip() for r in rows]
+    assert names[0] == 'layer1.0.conv1' and len(names) == len(set(names)) >= 4
+    for r in rows:
+        cells = [c.strip() for c in r]
+        assert len(cells) == 12 and float(cells[8]) > 0 and float(cells[9]) > 0
+        assert cells[10] == '-' and cells[11] == 'deployed'  # BasicBlocks have no 1x1 convs

@@ -27,6 +27,8 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 
+from mmdet_compconv.deploy import COLLAPSE_ABOVE
+
 VANILLA_TYPES = {
     'CompConvResNet': 'ResNet',
     'CompConvResNetV1d': 'ResNetV1d',
@@ -94,22 +96,12 @@ def build_model(model_cfg: dict) -> torch.nn.Module:
     return model.eval()
 
 
-def fastest_forms(model: torch.nn.Module, collapse_max_macs: int) -> Dict[str, torch.nn.Module]:
-    """BN folded everywhere it can be: CompConv through switch_to_deploy, the rest by mmcv.
-
-    A model with CompConv layers gets two forms: every CompConv deployed, and the stride-1 1x1
-    ones up to ``collapse_max_macs`` collapsed into dense convs.
-    """
+def fastest_form(model: torch.nn.Module, collapse_above) -> torch.nn.Module:
+    """BN folded everywhere it can be: CompConv through switch_to_deploy, the rest by mmcv."""
     from mmcv.cnn import fuse_conv_bn
 
-    from mmdet_compconv import CompConv, switch_to_deploy
-    if not any(isinstance(m, CompConv) for m in model.modules()):
-        return {'': fuse_conv_bn(copy.deepcopy(model))}
-    forms = {'': fuse_conv_bn(switch_to_deploy(copy.deepcopy(model)))}
-    if collapse_max_macs:
-        forms['+collapse'] = fuse_conv_bn(
-            switch_to_deploy(copy.deepcopy(model), collapse_max_macs=collapse_max_macs))
-    return forms
+    from mmdet_compconv import switch_to_deploy
+    return fuse_conv_bn(switch_to_deploy(copy.deepcopy(model), collapse_above))
 
 
 def data_samples(h: int, w: int, with_gt: bool = False) -> list:
@@ -125,9 +117,25 @@ def data_samples(h: int, w: int, with_gt: bool = False) -> list:
     return [sample]
 
 
-def calls(model, mode: str, x: torch.Tensor) -> Callable[[], object]:
+def predict_with_proposals(model, x: torch.Tensor, samples: list, proposals: list):
+    """A two-stage detector's ``predict`` with the RPN run but its proposals replaced.
+
+    RoIAlign's cost grows with the proposals' sizes (mmdet samples each bin adaptively), and
+    untrained RPNs propose arbitrary boxes, so both sides get the same proposals (the vanilla
+    twin's) to time the same RoI head work.
+    """
+    feats = model.extract_feat(x)
+    model.rpn_head.predict(feats, samples, rescale=False)
+    results = model.roi_head.predict(feats, [p.clone() for p in proposals], samples,
+                                     rescale=True)
+    return model.add_pred_to_datasample(samples, results)
+
+
+def calls(model, mode: str, x: torch.Tensor, proposals: list = None) -> Callable[[], object]:
     h, w = x.shape[-2:]
     samples = data_samples(h, w)
+    if mode == 'predict' and proposals is not None:
+        return lambda: predict_with_proposals(model, x, samples, proposals)
     return {
         'backbone': lambda: model.backbone(x),
         'backbone+neck': lambda: model.neck(model.backbone(x)),
@@ -203,9 +211,10 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--train-size', type=parse_size, default=(512, 512))
-    parser.add_argument('--collapse-max-macs', type=int, default=65536,
-                        help='also time the CompConv side with stride-1 1x1 CompConvs up to '
-                        'this C_in*C_out collapsed into dense convs (0: off)')
+    parser.add_argument('--collapse-above', type=parse_fraction, default=COLLAPSE_ABOVE,
+                        help='deploy 1x1 CompConvs whose MACs exceed this fraction of the dense '
+                        "conv's as that dense conv (switch_to_deploy's collapse_above; "
+                        '"none": never)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--fp16', action='store_true', help='also time fp16 (CUDA only)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
@@ -237,15 +246,16 @@ def main(argv: List[str] = None) -> None:
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     dtypes = [torch.float32] + ([torch.float16] if args.fp16 and device.type == 'cuda' else [])
-    forms = {}
-    for side, side_cfg in (('vanilla', twin_cfg), ('CompConv', comp_cfg)):
-        for suffix, model in fastest_forms(build_model(side_cfg), args.collapse_max_macs).items():
-            forms[side + suffix] = model
+    forms = {side: fastest_form(build_model(side_cfg), args.collapse_above)
+             for side, side_cfg in (('vanilla', twin_cfg), ('CompConv', comp_cfg))}
     proc = torch.cuda.get_device_name() if device.type == 'cuda' else _cpu_name()
     print(f'# {os.path.basename(args.config)} on {proc}, {torch.get_num_threads()} threads, '
           f'batch 1, median seconds of {args.repeats} interleaved runs after {args.warmup} '
-          f'warm-up; +collapse: 1x1 CompConvs with C_in*C_out <= {args.collapse_max_macs} '
-          'as dense convs')
+          f'warm-up; BN folded; CompConv deployed with collapse_above={args.collapse_above}'
+          + ('; predict: both RoI heads get the vanilla RPN\'s proposals'
+             if 'roi_head' in comp_cfg and 'predict' in args.modes else '')
+          + (f'; GLIBC_TUNABLES={os.environ["GLIBC_TUNABLES"]}'
+             if os.environ.get('GLIBC_TUNABLES') else ''))
     header = [f'{name} {fmt}' for name in forms for fmt in ('NCHW', 'CL')]
     print('| size | dtype | part | ' + ' | '.join(header) + ' | ratio (best/best) |')
     print('|---' * (len(header) + 4) + '|')
@@ -258,10 +268,16 @@ def main(argv: List[str] = None) -> None:
                     device, dtype, memory_format=fmt), fmt)
         for h, w in args.sizes:
             for mode in [m for m in args.modes if m != 'train']:
-                fns = {}
-                for key, (model, fmt) in models.items():
-                    x = torch.rand(1, 3, h, w, device=device, dtype=dtype).to(memory_format=fmt)
-                    fns[key] = calls(model, mode, x)
+                x = torch.rand(1, 3, h, w, device=device, dtype=dtype, generator=torch.Generator(
+                    device).manual_seed(0))
+                proposals = None
+                if mode == 'predict' and 'roi_head' in comp_cfg:
+                    model = models['vanilla NCHW'][0]
+                    with torch.inference_mode():
+                        proposals = model.rpn_head.predict(
+                            model.extract_feat(x), data_samples(h, w), rescale=False)
+                fns = {key: calls(model, mode, x.to(memory_format=fmt), proposals)
+                       for key, (model, fmt) in models.items()}
                 med = interleaved(fns, args.warmup, args.repeats, sync)
                 best_v = min(v for k, v in med.items() if k.startswith('vanilla'))
                 best_c = min(v for k, v in med.items() if k.startswith('CompConv'))
@@ -289,6 +305,15 @@ def main(argv: List[str] = None) -> None:
             print(f'  {side:8s}: {r["step_s"]:.3f} s/step, peak memory +{r["peak_mb"]:.0f} MB')
         print(f'  ratio: {res["compconv"]["step_s"] / res["vanilla"]["step_s"]:.2f}x time, '
               f'{res["compconv"]["peak_mb"] / res["vanilla"]["peak_mb"]:.2f}x memory')
+
+
+def parse_fraction(text: str):
+    if text.lower() == 'none':
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a fraction or "none", got {text!r}')
 
 
 def _cpu_name() -> str:
