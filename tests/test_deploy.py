@@ -198,6 +198,7 @@ def tiny_faster_rcnn() -> nn.Module:
 
 def test_whole_detector_deploy_is_equivalent():
     from mmdet.structures import DetDataSample
+    torch.manual_seed(0)
     model = tiny_faster_rcnn()
     x = torch.rand(1, 3, 96, 128)
     meta = dict(img_shape=(96, 128), ori_shape=(96, 128), pad_shape=(96, 128),
@@ -206,15 +207,20 @@ def test_whole_detector_deploy_is_equivalent():
     with torch.no_grad():
         feats = model.extract_feat(x)
         rpn = model.rpn_head(feats)
+        proposals = model.rpn_head.predict(feats, samples, rescale=False)
+        roi = model.roi_head.forward(feats, proposals)
         ref = model.predict(x, copy.deepcopy(samples))[0].pred_instances
         switch_to_deploy(model)
         assert not any(isinstance(m, CompConv) for m in model.modules())
-        for a, b in zip(model.extract_feat(x), feats):
+        deployed_feats = model.extract_feat(x)
+        for a, b in zip(deployed_feats, feats):
             assert_close_rel(a, b, 1e-4)
-        for level_a, level_b in zip(model.rpn_head(model.extract_feat(x)), rpn):
+        for level_a, level_b in zip(model.rpn_head(deployed_feats), rpn):
             for a, b in zip(level_a, level_b):
                 assert_close_rel(a, b, 1e-4)
+        # the box head on the same proposals; final boxes of an untrained model are near-ties
+        # that tiny float differences may reorder, so they are compared only in number
+        for a, b in zip(model.roi_head.forward(deployed_feats, proposals), roi):
+            assert_close_rel(a, b, 1e-4)
         out = model.predict(x, copy.deepcopy(samples))[0].pred_instances
     assert len(out) == len(ref) > 0
-    torch.testing.assert_close(out.bboxes, ref.bboxes, rtol=1e-3, atol=1e-2)
-    torch.testing.assert_close(out.scores, ref.scores, rtol=1e-3, atol=1e-4)
