@@ -287,6 +287,7 @@ class CompConv(nn.Module):
         }[tail]()
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.register_buffer('shuffle_index', shuffle_permutation(out_channels), persistent=False)
+        self.deployed: Optional[nn.Module] = None
         self.init_weights()
 
     @property
@@ -308,6 +309,30 @@ class CompConv(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
+    def switch_to_deploy(self) -> 'CompConv':
+        """Turn this module into its inference form in place, as RepVGG-style blocks do.
+
+        The sub-convolutions, tail and bias give way to a
+        :class:`~mmdet_compconv.DeployedCompConv` child ``deployed`` (the state dict changes
+        with them: load deployed weights after switching). A BatchNorm after this module is
+        not folded; :func:`mmdet_compconv.switch_to_deploy` on the parent model does that.
+        Switching twice changes nothing.
+
+        Example:
+            >>> conv = CompConv(64, 64, 3, padding=1).eval()
+            >>> x = torch.rand(1, 64, 8, 8)
+            >>> y = conv(x)
+            >>> torch.allclose(conv.switch_to_deploy()(x), y, atol=1e-5)
+            True
+        """
+        if self.deployed is None:
+            from .deploy import DeployedCompConv
+            deployed = DeployedCompConv(self)
+            del self.convs, self.tail
+            self.bias = None
+            self.deployed = deployed
+        return self
+
     def _identity(self, x: torch.Tensor, start: int, width: int) -> torch.Tensor:
         a = x[:, start:start + width]
         if self.stride[0] > 1:
@@ -315,6 +340,8 @@ class CompConv(nn.Module):
         return a
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.deployed is not None:
+            return self.deployed(x)
         if self.plan.depth == 0:
             return F.conv2d(x, self.convs[0].weight, self.bias, self.stride, self.padding,
                             self.dilation)

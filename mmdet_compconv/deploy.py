@@ -59,6 +59,9 @@ class DeployedCompConv(nn.Module):
 
     def __init__(self, conv: CompConv, norm: Optional[_BatchNorm] = None) -> None:
         super().__init__()
+        if conv.deployed is not None:
+            raise ValueError('this CompConv was already switched to deploy; its inference form '
+                             'is conv.deployed')
         self.plan, self.stride = conv.plan, conv.stride
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.kernel_size, self.padding, self.dilation = conv.kernel_size, conv.padding, conv.dilation
@@ -231,8 +234,8 @@ def switch_to_deploy(model: nn.Module,
         names = list(parent._modules)
         for i, name in enumerate(names):
             child = parent._modules[name]
-            if not isinstance(child, CompConv):
-                continue
+            if not isinstance(child, CompConv) or child.deployed is not None:
+                continue  # a CompConv switched on its own keeps its form (and its BN)
             nxt = names[i + 1] if i + 1 < len(names) else None
             norm = parent._modules[nxt] if nxt is not None else None
             if (isinstance(norm, _BatchNorm) and norm.track_running_stats

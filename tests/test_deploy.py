@@ -109,6 +109,37 @@ def test_deployed_model_runs_without_no_grad_but_does_not_backpropagate():
         m(torch.randn(1, 16, 5, 5, requires_grad=True))
 
 
+def test_compconv_switch_to_deploy_in_place(tmp_path):
+    conv = trained_like(nn.Sequential(CompConv(32, 48, 3, 2, 1, bias=True)))[0]
+    x = torch.randn(1, 32, 9, 11)
+    with torch.no_grad():
+        ref = conv(x)
+        assert conv.switch_to_deploy() is conv
+        assert isinstance(conv.deployed, DeployedCompConv) and conv.bias is None
+        assert not hasattr(conv, 'convs') and not hasattr(conv, 'tail')
+        assert_close_rel(conv(x), ref)
+        before = conv.deployed
+        assert conv.switch_to_deploy().deployed is before  # switching twice changes nothing
+        # deployed weights load into a fresh module once it is switched too
+        torch.save(conv.state_dict(), tmp_path / 'conv.pth')
+        other = CompConv(32, 48, 3, 2, 1, bias=True).switch_to_deploy()
+        other.load_state_dict(torch.load(tmp_path / 'conv.pth'))
+        assert_close_rel(other(x), ref)
+    with pytest.raises(ValueError, match='already switched to deploy'):
+        DeployedCompConv(conv)
+
+
+def test_model_switch_keeps_a_compconv_switched_on_its_own():
+    m = trained_like(nn.Sequential(CompConv(16, 16, 3, padding=1), nn.BatchNorm2d(16)))
+    x = torch.randn(1, 16, 6, 6)
+    with torch.no_grad():
+        ref = m(x)
+        m[0].switch_to_deploy()
+        switch_to_deploy(m)
+        assert isinstance(m[0], CompConv) and isinstance(m[1], nn.BatchNorm2d)
+        assert_close_rel(m(x), ref)
+
+
 def test_switch_to_deploy_errors():
     with pytest.raises(TypeError, match='DeployedCompConv'):
         switch_to_deploy(CompConv(8, 8, 1))
