@@ -6,7 +6,9 @@ The vanilla twin is the same config with every CompConv part swapped for mmdet's
 supported inference form: BN folded (mmcv's ``fuse_conv_bn``; CompConv layers through
 ``mmdet_compconv.switch_to_deploy``), in NCHW and in channels_last; both are reported and the
 faster one enters the ratio. Calls are interleaved (A B A B ...) after a warm-up with a fixed
-thread count, and medians are compared, so the ratio holds on a noisy machine.
+thread count, and medians are compared, so drift within a run cancels; on a VM the ratio still
+moved by up to ~0.1 between runs, so repeat a run before trusting its second digit. For a
+two-stage detector, ``predict`` gives both RoI heads the same (the vanilla RPN's) proposals.
 
 Example:
     python tools/analysis_tools/benchmark_latency.py \
@@ -23,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -96,7 +98,7 @@ def build_model(model_cfg: dict) -> torch.nn.Module:
     return model.eval()
 
 
-def fastest_form(model: torch.nn.Module, collapse_above) -> torch.nn.Module:
+def fastest_form(model: torch.nn.Module, collapse_above: Optional[float]) -> torch.nn.Module:
     """BN folded everywhere it can be: CompConv through switch_to_deploy, the rest by mmcv."""
     from mmcv.cnn import fuse_conv_bn
 
@@ -307,7 +309,7 @@ def main(argv: List[str] = None) -> None:
               f'{res["compconv"]["peak_mb"] / res["vanilla"]["peak_mb"]:.2f}x memory')
 
 
-def parse_fraction(text: str):
+def parse_fraction(text: str) -> Optional[float]:
     if text.lower() == 'none':
         return None
     try:
