@@ -243,14 +243,21 @@ def switch_to_deploy(model: nn.Module,
                 parent._modules[nxt] = nn.Identity()
             else:
                 norm = None
-            if collapse_above is not None and _saves_too_little(child, collapse_above):
+            if collapse_above is not None and collapses(child, collapse_above):
                 parent._modules[name] = collapse_pointwise(child, norm)
             else:
                 parent._modules[name] = DeployedCompConv(child, norm)
     return model.requires_grad_(False)
 
 
-def _saves_too_little(conv: CompConv, collapse_above: float) -> bool:
+def collapses(conv: CompConv, collapse_above: float = COLLAPSE_ABOVE) -> bool:
+    """Whether :func:`switch_to_deploy` turns ``conv`` into a dense conv: a stride-1 1x1
+    CompConv whose MACs exceed ``collapse_above`` of the dense conv's.
+
+    Example:
+        >>> collapses(CompConv(64, 256, 1)), collapses(CompConv(1024, 256, 1))
+        (True, False)
+    """
     if conv.kernel_size != (1, 1) or conv.stride != (1, 1):
         return False
     macs = conv.plan.macs_per_pixel(1, conv.tail_type)

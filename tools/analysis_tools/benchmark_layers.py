@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from mmdet_compconv import CompConv, DeployedCompConv, collapse_pointwise
-from mmdet_compconv.deploy import COLLAPSE_ABOVE
+from mmdet_compconv.deploy import COLLAPSE_ABOVE, collapses
 
 
 def median_ms(fns: Dict[str, Callable], repeats: int) -> Dict[str, float]:
@@ -100,7 +100,7 @@ def main(argv=None) -> None:
         ms = median_ms(fns, args.repeats)
         ratio = m.plan.macs_per_pixel(m.kernel_size[0], m.tail_type) / (
             m.in_channels * m.out_channels * m.kernel_size[0]**2)
-        uses = 'collapsed' if pointwise and ratio > COLLAPSE_ABOVE else 'deployed'
+        uses = 'collapsed' if collapses(m) else 'deployed'
         cells = [name, tuple(x.shape[1:]), m.out_channels, m.kernel_size[0], m.stride[0],
                  m.depth, m.prim_channels, f'{ratio:.3f}', f'{ms["dense"]:.2f}',
                  f'{ms["deployed"]:.2f}', f'{ms["collapsed"]:.2f}' if pointwise else '-', uses]
