@@ -3,13 +3,16 @@
 Importing this package registers ``CompConv`` in mmengine's root ``MODELS`` registry (so
 ``conv_cfg=dict(type='CompConv')`` works in any scope) and the CompConv backbones, necks and
 heads in mmdet's ``MODELS`` registry, and makes mmengine load checkpoints with
-``weights_only=True`` plus what its own Runner checkpoints need (:mod:`.checkpoint`).
+``weights_only=True`` plus what its own Runner checkpoints need (:mod:`.checkpoint`), verifying
+zoo checkpoints against the hash in their names (:mod:`.checksum`); it also lets
+``mmengine.hub`` and ``mmdet_compconv::`` config paths find this package (:mod:`.hub`).
 """
 from .compconv import CompConv, CompConvPlan, adaptive_depth, plan_channels, shuffle_permutation
 from .deploy import DeployedCompConv, collapse_pointwise, switch_to_deploy
 from .complexity import compconv_macs, compconv_params, conv_layers, conv_macs, count_macs
 from . import checkpoint  # noqa: F401  (safe checkpoint loading on torch >= 2.6)
 from . import models  # noqa: F401  (registers the mmdet modules)
+from . import hub, registry  # noqa: F401  (mmengine.hub and mmdet_compconv:: config paths)
 
 __version__ = '0.1.0'
 

@@ -27,7 +27,6 @@ A trusted file that pickles something else can be converted once by hand:
 """
 from __future__ import annotations
 
-import functools
 import os.path as osp
 import pickle
 from typing import Any, Callable, ContextManager, List, Optional, Tuple, Union
@@ -37,6 +36,8 @@ import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
+
+from .checksum import download_checkpoint, verify_checkpoint
 
 __all__ = [
     'RUNNER_CHECKPOINT_GLOBALS', 'allow_runner_checkpoints', 'safe_load', 'load_from_local',
@@ -154,11 +155,14 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
     Raises:
         FileNotFoundError: ``filename`` is not a file (the message names the absolute path).
         pickle.UnpicklingError: the file pickles something not allowed.
+        mmdet_compconv.checksum.ChecksumError: the name ends in ``-<sha256[:8]>.pth`` and the
+            file does not match it.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(
             f'{filename} can not be found (looked for {osp.abspath(filename)!r}).')
+    verify_checkpoint(filename)
     return safe_load(filename, map_location)
 
 
@@ -168,17 +172,19 @@ def load_url(url: str,
              progress: bool = True,
              check_hash: bool = False,
              file_name: Optional[str] = None) -> Any:
-    """``torch.hub.load_state_dict_from_url`` (cached download) with a safe unpickler.
+    """A cached download (torch.hub's cache) unpickled with :func:`safe_load`.
 
-    Same signature as mmengine's ``load_url``, which it replaces for every URL scheme.
+    Same signature as mmengine's ``load_url``, which it replaces for every URL scheme. A name
+    ending in ``-<sha256[:8]>.pth`` is verified whatever ``check_hash`` says
+    (:func:`mmdet_compconv.checksum.download_checkpoint`).
 
     Raises:
         pickle.UnpicklingError: the downloaded file pickles something not allowed.
+        mmdet_compconv.checksum.ChecksumError: the file does not match the hash in its name.
     """
-    return _refusing_unsafe(url, functools.partial(
-        torch.hub.load_state_dict_from_url, url, model_dir=model_dir,
-        map_location=map_location, progress=progress, check_hash=check_hash,
-        file_name=file_name, weights_only=True))
+    path = download_checkpoint(url, model_dir, progress, file_name)
+    return _refusing_unsafe(url, lambda: torch.load(path, map_location=map_location,
+                                                     weights_only=True))
 
 
 def install() -> None:

@@ -3,12 +3,9 @@
 Our own Runner checkpoints load (resume included) with ``weights_only=True``; a checkpoint that
 pickles anything else is refused before any of it runs, from a local path or a URL.
 """
-import functools
-import http.server
 import os
 import pickle
 import shlex
-import threading
 from pathlib import Path
 
 import pytest
@@ -166,22 +163,6 @@ def test_missing_local_file_is_a_clear_error(tmp_path):
     missing = tmp_path / 'nope' / 'compconv128-r50_imagenet.pth'
     with pytest.raises(FileNotFoundError, match=r"compconv128-r50_imagenet\.pth can not be found"):
         _load_checkpoint(str(missing))
-
-
-@pytest.fixture
-def http_root(tmp_path, monkeypatch):
-    """(served folder, base URL) of a local HTTP server; downloads cached under tmp_path."""
-    root = tmp_path / 'served'
-    root.mkdir()
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f'http://127.0.0.1:{server.server_address[1]}'
-    server.shutdown()
-    server.server_close()
 
 
 def test_url_checkpoints_are_unpickled_safely(http_root, evil, runner_checkpoint, monkeypatch):

@@ -33,8 +33,14 @@ if ! "$vpy" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/de
 fi
 have mmdet 3.3.0 || pip install -q mmdet==3.3.0
 pip install -q pycocotools shapely scipy matplotlib terminaltables six tqdm -r "$root/requirements/tests.txt"
-# Checked from / so that the repo itself is not on sys.path.
-if ! (cd / && "$vpy" -c 'import mmdet_compconv' 2>/dev/null); then
+# openmim (mim download / search) without its dependency opendatalab, which only `mim download
+# --dataset` uses and which pins old setuptools and requests; requirements/tests.txt lists what
+# the rest of mim needs.
+pip install -q --no-deps openmim==0.3.9
+# Checked from / so that the repo itself is not on sys.path. The editable install also links
+# configs, tools and model-index.yml into mmdet_compconv/.mim (setup.py), which mim and
+# mmengine.hub read: a checkout without them is installed again.
+if ! (cd / && "$vpy" -c 'import mmdet_compconv, os; assert os.path.isdir(os.path.join(mmdet_compconv.__path__[0], ".mim", "configs"))' 2>/dev/null); then
   pip install -q --no-build-isolation --no-deps -e "$root"
 fi
 cd / && "$vpy" -c 'import torch, mmcv, mmengine, mmdet, mmcv.ops, mmdet_compconv; print("[setup_env] ok: torch", torch.__version__, "mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmdet", mmdet.__version__)'

@@ -1,0 +1,136 @@
+"""Checkpoints whose file name carries a hash are verified before they are unpickled.
+
+Model-zoo checkpoints are named ``{config}_{YYYYMMDD}-{sha256[:8]}.pth``
+(``tools/model_converters/publish_model.py`` writes them so). mmdet's chain never checks that
+hash: ``mim download`` has a TODO for it, and mmengine's URL loader passes
+``check_hash=False`` to torch, which would check only fresh downloads anyway, never a cached
+file. So a truncated or tampered download would be loaded and run as if it were the zoo's.
+
+:func:`verify_checkpoint` recomputes the sha256 of a file whose name ends in
+``-{8 hex digits}.pth`` and raises :class:`ChecksumError` naming the file, the expected and the
+actual hash when they differ. ``mmdet_compconv.checkpoint`` calls it in mmengine's local loader
+and downloads URLs through :func:`download_checkpoint`, which verifies before a file enters the
+cache and again whenever a cached file is reused. Files without such a suffix
+(``epoch_12.pth``) load as before.
+
+Example:
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> good = os.path.join(d, 'model_20260101-ca978112.pth')  # sha256(b'a') = ca978112...
+    >>> with open(good, 'wb') as f:
+    ...     _ = f.write(b'a')
+    >>> verify_checkpoint(good)
+    'ca978112'
+    >>> bad = os.path.join(d, 'model_20260101-00000000.pth')
+    >>> os.rename(good, bad)
+    >>> verify_checkpoint(bad)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mmdet_compconv.checksum.ChecksumError: ...model_20260101-00000000.pth: its name says sha256 00000000..., the file's sha256 is ca978112ca1b... ...
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import os.path as osp
+import re
+import sys
+from typing import Optional
+from urllib.parse import urlparse
+
+import torch
+
+__all__ = ['HASH_SUFFIX', 'ChecksumError', 'hash_in_name', 'sha256_of', 'verify_checkpoint',
+           'download_checkpoint']
+
+#: ``-`` then the first 8 hex digits of the sha256, then ``.pth``, at the end of the name.
+HASH_SUFFIX = re.compile(r'-([0-9a-f]{8})\.pth$')
+
+
+class ChecksumError(ValueError):
+    """A checkpoint's content does not match the hash its file name carries."""
+
+
+def hash_in_name(name: str) -> Optional[str]:
+    """The hash prefix a checkpoint's file name (or URL) carries, or None.
+
+    Example:
+        >>> hash_in_name('https://host/retinanet_r18_fpn_shapes_20261129-0a1b2c3d.pth')
+        '0a1b2c3d'
+        >>> hash_in_name('work_dirs/x/epoch_20.pth') is None
+        True
+    """
+    match = HASH_SUFFIX.search(osp.basename(urlparse(name).path if '://' in name else name))
+    return match.group(1) if match else None
+
+
+def sha256_of(path: str, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checkpoint(path: str, name: Optional[str] = None) -> Optional[str]:
+    """Check the sha256 of ``path`` against the hash in its name.
+
+    Args:
+        path: the file.
+        name: the name carrying the hash, if not ``path`` (a URL whose file was cached
+            under another name).
+
+    Returns:
+        The verified hash prefix, or None when the name carries no hash (nothing checked).
+
+    Raises:
+        ChecksumError: the file's sha256 does not start with the name's hash.
+    """
+    expected = hash_in_name(name or path)
+    if expected is None:
+        return None
+    actual = sha256_of(path)
+    if not actual.startswith(expected):
+        size = osp.getsize(path)
+        source = f'{path} (from {name})' if name and name != path else path
+        raise ChecksumError(
+            f'Refusing to load {source}: its name says sha256 {expected}..., the file\'s '
+            f'sha256 is {actual} ({size} bytes). The file is truncated, corrupted or not the '
+            'published checkpoint; delete it and download it again (a file that is not a '
+            'zoo checkpoint must not end in -<8 hex digits>.pth).')
+    return expected
+
+
+def download_checkpoint(url: str, model_dir: Optional[str] = None, progress: bool = True,
+                        file_name: Optional[str] = None) -> str:
+    """Download ``url`` into torch's hub cache (as ``torch.hub`` would) and verify it.
+
+    Same cache layout as ``torch.hub.load_state_dict_from_url``: ``model_dir`` (default
+    ``<torch hub dir>/checkpoints``), file name ``file_name`` or the URL's. A fresh download
+    goes to a ``.partial`` file first and enters the cache only once verified; a cached file
+    is verified each time it is used.
+
+    Returns:
+        The path of the verified file.
+
+    Raises:
+        ChecksumError: the file does not match the hash in its name (a failed fresh download
+            is removed; a bad cached file is named in the message).
+    """
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    name = file_name or url
+    cached = osp.join(model_dir, file_name or osp.basename(urlparse(url).path))
+    if not osp.exists(cached):
+        sys.stdout.write(f'Downloading: "{url}" to {cached}\n')
+        partial = cached + '.partial'
+        torch.hub.download_url_to_file(url, partial, hash_prefix=None, progress=progress)
+        try:
+            verify_checkpoint(partial, name)
+        except ChecksumError:
+            os.remove(partial)
+            raise
+        os.replace(partial, cached)
+    verify_checkpoint(cached, name)
+    return cached

@@ -1,0 +1,221 @@
+"""The model zoo: metafile entries in mmdet's schema and published checkpoints.
+
+A metafile (``configs/<dir>/metafile.yml``, imported by the root ``model-index.yml``) lists
+``Collections`` and ``Models`` as mmdet 3.3's do. This module computes what a config decides
+(:func:`model_metadata`: FLOPs, Parameters, Epochs, Training Data) and what a trained
+checkpoint adds (:func:`publish_checkpoint`: the published file;
+:func:`results_from_metrics`: ``Results``), and merges them into an entry
+(:func:`update_entry`) without touching what it does not compute (Training Resources,
+inference time). ``tools/model_converters/publish_model.py`` and ``metafile.py`` are its
+command lines.
+
+FLOPs are multiply-accumulates (torch's ``FlopCounterMode`` / 2, as the OpenMMLab counters
+report "FLOPs") of one image at the config's test size, padded as the data preprocessor pads
+it, through the backbone, the neck and the dense head (RetinaNet's head; the RPN head of a
+two-stage detector, whose RoI head costs what its proposals make it cost). Parameters counts
+every parameter of the detector.
+"""
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import os.path as osp
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import yaml
+
+from .checkpoint import safe_load
+from .checksum import sha256_of
+from .complexity import count_macs
+from .shapes import CLASSES as SHAPES_CLASSES
+
+__all__ = ['inference_size', 'model_complexity', 'model_metadata', 'publish_checkpoint',
+           'results_from_metrics', 'update_entry', 'load_metafile', 'dump_metafile']
+
+#: The keys a published checkpoint keeps (mmdet's publish_model.py keeps the same).
+KEEP_KEYS = ('meta', 'state_dict')
+
+
+def inference_size(cfg) -> Tuple[int, int]:
+    """(H, W) the model sees at test time: the test ``Resize`` scale, padded.
+
+    ``scale=(1333, 800)`` bounds the long and the short side; the figure is that bounding
+    box, padded to the data preprocessor's ``pad_size_divisor``.
+
+    Raises:
+        ValueError: the test pipeline has no ``Resize`` with a ``scale``.
+
+    Example:
+        >>> from mmengine.config import Config
+        >>> inference_size(Config.fromfile('configs/shapes/retinanet_r18_fpn_shapes.py'))
+        (256, 256)
+        >>> inference_size(Config.fromfile('configs/compconv/retinanet_compconv128-r50_fpn_1x_coco.py'))
+        (800, 1344)
+    """
+    pipeline = cfg.test_dataloader.dataset.get('pipeline', cfg.get('test_pipeline', []))
+    scales = [t['scale'] for t in pipeline if t['type'] == 'Resize' and 'scale' in t]
+    if not scales:
+        raise ValueError(f'no Resize with a scale in the test pipeline: {pipeline}')
+    scale = scales[0] if isinstance(scales[0], (tuple, list)) else (scales[0], scales[0])
+    h, w = min(scale), max(scale)
+    pad = cfg.model.get('data_preprocessor', {}).get('pad_size_divisor', 1)
+    return math.ceil(h / pad) * pad, math.ceil(w / pad) * pad
+
+
+class _DenseForward(nn.Module):
+    """Backbone, neck and dense head of a detector: the part whose cost the config fixes."""
+
+    def __init__(self, detector: nn.Module):
+        super().__init__()
+        self.detector = detector
+        self.head = getattr(detector, 'rpn_head', None) or detector.bbox_head
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.head(self.detector.extract_feat(x))
+
+
+def model_complexity(cfg) -> Dict[str, int]:
+    """Parameters and MACs (backbone + neck + dense head) of a config's detector.
+
+    Built on the meta device: no memory, no arithmetic, a second even for R-101.
+
+    Example:
+        >>> from mmengine.config import Config
+        >>> c = model_complexity(Config.fromfile('configs/shapes/retinanet_r18_fpn_shapes.py'))
+        >>> c['Parameters'], c['FLOPs'] > 0
+        (11871441, True)
+    """
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    with torch.device('meta'):
+        detector = MODELS.build(cfg.model)
+    detector.eval()
+    h, w = inference_size(cfg)
+    macs = count_macs(_DenseForward(detector), torch.empty(1, 3, h, w, device='meta'))
+    return {'FLOPs': macs, 'Parameters': sum(p.numel() for p in detector.parameters())}
+
+
+def _training_data(cfg) -> str:
+    dataset = cfg.train_dataloader.dataset
+    while 'dataset' in dataset:  # dataset wrappers
+        dataset = dataset.dataset
+    classes = tuple(dataset.get('metainfo', {}).get('classes', ()))
+    if classes == SHAPES_CLASSES:
+        return 'shapes'
+    if dataset.type == 'CocoDataset' and not classes:
+        return 'COCO'
+    raise ValueError(f'cannot name the training data of {dataset.type} with classes {classes}')
+
+
+def model_metadata(cfg) -> Dict[str, Any]:
+    """The ``Metadata`` a config decides: FLOPs, Parameters, Epochs (or Iterations), Training Data.
+
+    Example:
+        >>> from mmengine.config import Config
+        >>> meta = model_metadata(Config.fromfile('configs/shapes/retinanet_r18_fpn_shapes.py'))
+        >>> meta['Epochs'], meta['Training Data']
+        (20, 'shapes')
+    """
+    meta = model_complexity(cfg)
+    if 'max_epochs' in cfg.train_cfg:
+        meta['Epochs'] = int(cfg.train_cfg.max_epochs)
+    else:
+        meta['Iterations'] = int(cfg.train_cfg.max_iters)
+    meta['Training Data'] = _training_data(cfg)
+    return meta
+
+
+def publish_checkpoint(in_file: str, out_dir: str, stem: str,
+                       date: Optional[str] = None) -> str:
+    """Write ``{out_dir}/{stem}_{date}-{sha256[:8]}.pth`` with ``meta`` and ``state_dict``.
+
+    The input is loaded with the safe unpickler (:func:`mmdet_compconv.checkpoint.safe_load`);
+    the optimizer, the message hub, the schedulers and, in ``state_dict``, a distillation
+    teacher (keys under ``teacher.``) are left out.
+
+    Args:
+        in_file: a Runner checkpoint (``epoch_N.pth``) or a state dict file.
+        out_dir: where to write.
+        stem: the config's name without ``.py``.
+        date: ``YYYYMMDD`` (default: today, UTC).
+
+    Returns:
+        The path of the published file.
+
+    Raises:
+        ValueError: ``date`` is not ``YYYYMMDD``, or the file holds no ``state_dict``.
+    """
+    date = date or datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d')
+    try:
+        datetime.datetime.strptime(date, '%Y%m%d')
+    except ValueError:
+        raise ValueError(f'date must be YYYYMMDD, got {date!r}') from None
+    ckpt = safe_load(in_file, map_location='cpu')
+    if not isinstance(ckpt, dict) or 'state_dict' not in ckpt:
+        keys = list(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ValueError(f'{in_file} holds no state_dict (it holds {keys})')
+    state = {k: v for k, v in ckpt['state_dict'].items() if not k.startswith('teacher.')}
+    published = {'meta': ckpt.get('meta', {}), 'state_dict': state}
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = osp.join(out_dir, f'{stem}_{date}.pth')
+    torch.save(published, tmp)
+    final = osp.join(out_dir, f'{stem}_{date}-{sha256_of(tmp)[:8]}.pth')
+    os.replace(tmp, final)
+    return final
+
+
+def results_from_metrics(metrics: Dict[str, float], dataset: str) -> List[Dict[str, Any]]:
+    """mmdet's ``Results`` from the metrics ``tools/test.py`` writes (``coco/bbox_mAP``).
+
+    The box AP is in percent with one decimal, as mmdet's metafiles give it.
+
+    Raises:
+        KeyError: no ``coco/bbox_mAP`` in ``metrics``.
+
+    Example:
+        >>> results_from_metrics({'coco/bbox_mAP': 0.618, 'coco/bbox_mAP_50': 0.858}, 'shapes')
+        [{'Task': 'Object Detection', 'Dataset': 'shapes', 'Metrics': {'box AP': 61.8}}]
+    """
+    if 'coco/bbox_mAP' not in metrics:
+        raise KeyError(f'no coco/bbox_mAP in the metrics: {sorted(metrics)}')
+    return [{'Task': 'Object Detection', 'Dataset': dataset,
+             'Metrics': {'box AP': round(100 * float(metrics['coco/bbox_mAP']), 1)}}]
+
+
+def update_entry(entry: Dict[str, Any], metadata: Optional[Dict[str, Any]] = None,
+                 results: Optional[List[Dict[str, Any]]] = None,
+                 weights: Optional[str] = None) -> Dict[str, Any]:
+    """``entry`` with computed ``Metadata`` keys, ``Results`` and ``Weights`` set.
+
+    Metadata keys not given (Training Resources, inference time) are kept.
+
+    Example:
+        >>> update_entry({'Name': 'm', 'Metadata': {'Training Resources': '1x CPU'}},
+        ...              {'Epochs': 8}, weights='http://host/m_20260101-0a1b2c3d.pth')
+        {'Name': 'm', 'Metadata': {'Training Resources': '1x CPU', 'Epochs': 8}, 'Weights': 'http://host/m_20260101-0a1b2c3d.pth'}
+    """
+    entry = dict(entry)
+    if metadata:
+        entry['Metadata'] = {**entry.get('Metadata', {}), **metadata}
+    if results is not None:
+        entry['Results'] = results
+    if weights is not None:
+        entry['Weights'] = weights
+    return entry
+
+
+def load_metafile(path: str) -> Dict[str, Any]:
+    """A metafile as a dict (``Collections``, ``Models``)."""
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def dump_metafile(metafile: Dict[str, Any], path: str, header: str = '') -> None:
+    """Write a metafile in mmdet's key order, ``header`` (comment lines) first."""
+    with open(path, 'w') as f:
+        f.write(header)
+        yaml.safe_dump(metafile, f, sort_keys=False, width=100)

@@ -1,0 +1,226 @@
+"""The model zoo, end to end: train -> test -> publish -> serve -> download -> verify -> test.
+
+A tiny shapes RetinaNet (the CompConv shapes config at 1/4 width, 64x64 images) is trained for
+a few iterations on 4 generated images and tested on them by ``tools/test.py``; its checkpoint
+is published by ``tools/model_converters/publish_model.py`` into a folder served on 127.0.0.1
+and entered in a temporary package's metafile. ``mim download`` (openmim's own code, pointed at
+that package) and ``mmengine.hub`` fetch it; ``tools/test.py`` on the download must reproduce
+the metafile's box AP. A tampered or truncated download must be refused before it is loaded.
+Also: the repository's model-index.yml parses with openmim's ``modelindex``, every Config in it
+exists, and the committed metafiles hold what the metafile tool computes.
+"""
+import importlib
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from mmengine.runner import CheckpointLoader
+
+from mmdet_compconv import hub
+from mmdet_compconv.checksum import ChecksumError, hash_in_name, sha256_of, verify_checkpoint
+from mmdet_compconv.shapes import make_dataset
+from mmdet_compconv.tools_runner import run_mmdet_tool
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = 'retinanet_tiny_shapes'
+TINY = '''
+_base_ = {base!r}
+data_root = {root!r}
+model = dict(
+    backbone=dict(base_channels=16, compconv_cfg=dict(type='CompConv', c0=16)),
+    neck=dict(in_channels=[16, 32, 64, 128], out_channels=32),
+    bbox_head=dict(in_channels=32, feat_channels=32, stacked_convs=1,
+                   norm_cfg=dict(type='GN', num_groups=8, requires_grad=True)))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(64, 64), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+# the 4 training images are the test set: a few iterations must give a non-zero box AP
+split = dict(data_root=data_root, ann_file='annotations/instances_train.json',
+             data_prefix=dict(img='train/'))
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(split, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+                      dataset=dict(split, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_train.json')
+test_evaluator = val_evaluator
+max_epochs = {epochs}
+train_cfg = dict(max_epochs=max_epochs, val_interval=1000)
+param_scheduler = []
+optim_wrapper = dict(optimizer=dict(lr=3e-3))
+default_hooks = dict(checkpoint=dict(interval=max_epochs), logger=dict(interval=10))
+'''
+
+
+def _tool(path: str):
+    """A script under tools/ as a module (its ``main`` runs in this process)."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """mmdet's train.py / test.py run in this process (no second start-up of mmdet)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_test_py(config: Path, checkpoint: Path, work_dir: Path) -> float:
+    """box AP (percent) that tools/test.py measures and writes under ``work_dir``."""
+    run_mmdet_tool('test', [str(config), str(checkpoint), '--work-dir', str(work_dir)])
+    metrics, _ = _tool('tools/demo_summary.py').read_metrics(str(work_dir))
+    return 100 * metrics['coco/bbox_mAP']
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """(package dir with .mim, config, checkpoint, metrics JSON) of the tiny trained model."""
+    tmp = tmp_path_factory.mktemp('zoo')
+    data = tmp / 'data'
+    make_dataset(str(data), num_train=4, num_val=1, size=64, min_size=16, max_objects=2,
+                 verbose=False)
+    package = tmp / 'package'
+    config_dir = package / '.mim' / 'configs' / 'tiny'
+    config_dir.mkdir(parents=True)
+    config = config_dir / f'{NAME}.py'
+    config.write_text(TINY.format(
+        base=str(REPO / 'configs' / 'shapes' / 'retinanet_compconv128-r18_fpn_shapes.py'),
+        root=f'{data}/', epochs=12))
+    collections = yaml.safe_load((REPO / 'configs/shapes/metafile.yml').read_text())['Collections']
+    (config_dir / 'metafile.yml').write_text(yaml.safe_dump({'Collections': collections, 'Models': [
+        {'Name': NAME, 'In Collection': 'CompConv shapes', 'Config': f'configs/tiny/{NAME}.py'}]},
+        sort_keys=False))
+    (package / '.mim' / 'model-index.yml').write_text('Import:\n  - configs/tiny/metafile.yml\n')
+    work = tmp / 'work'
+    run_mmdet_tool('train', [str(config), '--work-dir', str(work)])
+    checkpoint = work / 'epoch_12.pth'
+    box_ap = run_test_py(config, checkpoint, work / 'test')
+    _, metrics = _tool('tools/demo_summary.py').read_metrics(str(work / 'test'))
+    return package, config, checkpoint, metrics, box_ap
+
+
+@pytest.fixture
+def published(trained, http_root, monkeypatch):
+    """The tiny model published into the served folder, its metafile entry written."""
+    package, config, checkpoint, metrics, box_ap = trained
+    served, url = http_root
+    metafile = config.parent / 'metafile.yml'
+    assert _tool('tools/model_converters/publish_model.py').main([
+        str(config), str(checkpoint), '--metrics', metrics, '--out-dir', str(served),
+        '--url-base', url, '--metafile', str(metafile), '--date', '20260101',
+        '--training-resources', '1x CPU', '--write']) == 0
+    entry = yaml.safe_load(metafile.read_text())['Models'][0]
+    monkeypatch.setattr(hub, 'PACKAGE_DIR', str(package))  # mmengine.hub reads this package
+    for module in ('mim.commands.download', 'mim.commands.search'):  # and so does mim
+        monkeypatch.setattr(importlib.import_module(module), 'get_installed_path',
+                            lambda pkg: str(package))
+    return entry, served, url, box_ap
+
+
+def test_publish_download_verify_and_reproduce(published, tmp_path):
+    entry, served, url, box_ap = published
+    assert box_ap > 0, 'the tiny model should detect something on its training images'
+    name = Path(entry['Weights']).name
+    assert entry['Weights'] == f'{url}/{name}'
+    assert name.startswith(f'{NAME}_20260101-') and hash_in_name(name) is not None
+    assert entry['Results'][0]['Metrics']['box AP'] == pytest.approx(box_ap, abs=0.05)
+    assert {'FLOPs', 'Parameters', 'Epochs', 'Training Data', 'Training Resources'} <= set(
+        entry['Metadata'])
+    published_ckpt = torch.load(served / name, weights_only=True)
+    assert set(published_ckpt) == {'meta', 'state_dict'}
+
+    from mim.commands.download import download
+    dest = tmp_path / 'dest'
+    assert download('mmdet_compconv', [NAME], dest_root=str(dest)) == [name]
+    assert verify_checkpoint(str(dest / name)) == hash_in_name(name)
+    reproduced = run_test_py(dest / f'{NAME}.py', dest / name, tmp_path / 'retest')
+    assert abs(reproduced - entry['Results'][0]['Metrics']['box AP']) <= 0.5  # 0.005 mAP
+
+    from mmengine.hub import get_config, get_model
+    assert get_config(f'mmdet_compconv::tiny/{NAME}.py', pretrained=True).model_path == \
+        entry['Weights']
+    model = get_model(f'mmdet_compconv::tiny/{NAME}.py', pretrained=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, published_ckpt['state_dict'][key]), key
+
+
+def test_tampered_and_truncated_downloads_are_refused(published, tmp_path):
+    entry, served, url, _ = published
+    name = Path(entry['Weights']).name
+    good = (served / name).read_bytes()
+    (served / name).write_bytes(good[:len(good) // 2])  # truncated on the server
+    from mim.commands.download import download
+    download('mmdet_compconv', [NAME], dest_root=str(tmp_path))  # mim itself checks nothing
+    with pytest.raises(ChecksumError, match=rf'{name}: its name says sha256 {name[-12:-4]}'):
+        CheckpointLoader.load_checkpoint(str(tmp_path / name))
+    assert _tool('tools/model_converters/verify_checkpoint.py').main([str(tmp_path)]) == 1
+    with pytest.raises(ChecksumError, match='delete it and download it again'):
+        CheckpointLoader.load_checkpoint(entry['Weights'])  # over http
+    cache = Path(os.environ['TORCH_HOME']) / 'hub' / 'checkpoints'
+    assert not (cache / name).exists() and not list(cache.glob('*.partial'))
+
+    tampered = bytearray(good)
+    tampered[-100] ^= 1
+    (served / name).write_bytes(bytes(tampered))
+    with pytest.raises(ChecksumError, match=sha256_of(str(served / name))):
+        CheckpointLoader.load_checkpoint(entry['Weights'])
+    # a good file cached and later damaged is refused too, naming the cached file
+    (served / name).write_bytes(good)
+    CheckpointLoader.load_checkpoint(entry['Weights'])
+    (cache / name).write_bytes(bytes(tampered))
+    with pytest.raises(ChecksumError, match=str(cache / name)):
+        CheckpointLoader.load_checkpoint(entry['Weights'])
+
+
+def test_model_index_parses_and_every_config_exists():
+    from modelindex.load_model_index import load
+    index = load(str(REPO / 'model-index.yml'))
+    models = index.models
+    assert len(models) == len({m.name for m in models}) >= 13
+    for model in models:
+        assert (REPO / model.config).is_file(), model.config
+        assert (REPO / model.config).stem == model.name
+        # never trained here: no Results, no Weights (no placeholders)
+        assert bool(model.results) == bool(model.weights), model.name
+
+
+def test_metafiles_hold_what_the_tool_computes():
+    tool = _tool('tools/model_converters/metafile.py')
+    assert tool.main(['--check', *map(str, sorted(REPO.glob('configs/*/metafile.yml')))]) == 0
+
+
+def test_mim_files_are_packaged(tmp_path):
+    """setup.py links configs, tools and model-index.yml into mmdet_compconv/.mim (editable)."""
+    mim = REPO / 'mmdet_compconv' / '.mim'
+    if not mim.is_dir():
+        pytest.skip('mmdet_compconv/.mim not made yet: run `pip install -e .` (make env)')
+    for name in ('configs', 'tools', 'model-index.yml'):
+        assert (mim / name).resolve() == (REPO / name).resolve()
+
+
+def test_checksum_errors_name_the_file_and_both_hashes(tmp_path):
+    path = tmp_path / 'm_20260101-abcdef12.pth'
+    torch.save({'state_dict': {}}, path)
+    with pytest.raises(ChecksumError, match=rf'm_20260101-abcdef12\.pth: its name says sha256 '
+                       rf'abcdef12\.\.\., the file\'s sha256 is {sha256_of(str(path))}'):
+        CheckpointLoader.load_checkpoint(str(path))
+    plain = tmp_path / 'epoch_1.pth'
+    shutil.copy(path, plain)  # no hash in the name: loads as before
+    assert CheckpointLoader.load_checkpoint(str(plain)) == {'state_dict': {}}

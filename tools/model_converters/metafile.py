@@ -1,0 +1,68 @@
+"""Fill (or check) the computed Metadata of the models of model-zoo metafiles.
+
+For every model of each metafile, FLOPs, Parameters, Epochs and Training Data are computed from
+its config (``mmdet_compconv.zoo.model_metadata``); every other key (Training Resources,
+inference time, Results, Weights) is kept as it is. The leading comment lines stay.
+
+Example:
+    python tools/model_converters/metafile.py configs/shapes/metafile.yml configs/compconv/metafile.yml
+    python tools/model_converters/metafile.py --check configs/*/metafile.yml   # exit 1 if stale
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # run from a checkout, uninstalled
+from mmengine.config import Config  # noqa: E402
+
+from mmdet_compconv.zoo import (dump_metafile, load_metafile, model_metadata,  # noqa: E402
+                                update_entry)
+
+
+def header_of(path: Path) -> str:
+    """The leading comment lines of a file."""
+    lines = []
+    for line in path.read_text().splitlines(keepends=True):
+        if not line.startswith('#'):
+            break
+        lines.append(line)
+    return ''.join(lines)
+
+
+def filled(path: Path) -> dict:
+    """The metafile at ``path`` with each model's computed Metadata recomputed."""
+    metafile = load_metafile(str(path))
+    metafile['Models'] = [
+        update_entry(m, model_metadata(Config.fromfile(str(REPO / m['Config']))))
+        for m in metafile['Models']]
+    return metafile
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('metafiles', nargs='+', type=Path)
+    parser.add_argument('--check', action='store_true',
+                        help='write nothing; exit 1 if a metafile differs from its computation')
+    args = parser.parse_args(argv)
+    stale = []
+    for path in args.metafiles:
+        new = filled(path)
+        if new != load_metafile(str(path)):
+            stale.append(str(path))
+            if not args.check:
+                dump_metafile(new, str(path), header_of(path))
+                print(f'updated {path}')
+        else:
+            print(f'up to date: {path}')
+    if args.check and stale:
+        print(f'stale (run without --check): {", ".join(stale)}')
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

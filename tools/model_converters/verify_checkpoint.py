@@ -1,0 +1,49 @@
+"""Check downloaded zoo checkpoints against the sha256 prefix in their names.
+
+``mim download`` does not check what it downloads; run this on its ``--dest`` (loading the
+file through mmengine checks it again). Exit status 1 if any file fails.
+
+Example:
+    mim download mmdet_compconv --config retinanet_r18_fpn_shapes --dest ckpts
+    python tools/model_converters/verify_checkpoint.py ckpts
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
+from mmdet_compconv.checksum import ChecksumError, hash_in_name, verify_checkpoint  # noqa: E402
+
+
+def checkpoints(paths: Sequence[Path]) -> List[Path]:
+    """The ``.pth`` files among ``paths`` (folders are searched, not recursively)."""
+    found: List[Path] = []
+    for p in paths:
+        if not p.exists():
+            raise FileNotFoundError(f'{p} does not exist')
+        found += sorted(p.glob('*.pth')) if p.is_dir() else [p]
+    return found
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('paths', nargs='+', type=Path, help='checkpoint files or folders')
+    args = parser.parse_args(argv)
+    failed = 0
+    for path in checkpoints(args.paths):
+        if hash_in_name(str(path)) is None:
+            print(f'skipped (no -<sha256[:8]>.pth in the name): {path}')
+            continue
+        try:
+            print(f'ok {verify_checkpoint(str(path))}: {path}')
+        except ChecksumError as e:
+            print(f'FAILED: {e}')
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
