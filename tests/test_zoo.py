@@ -224,3 +224,18 @@ def test_checksum_errors_name_the_file_and_both_hashes(tmp_path):
     plain = tmp_path / 'epoch_1.pth'
     shutil.copy(path, plain)  # no hash in the name: loads as before
     assert CheckpointLoader.load_checkpoint(str(plain)) == {'state_dict': {}}
+
+
+def test_readme_table_params_and_flops_are_the_metafiles():
+    tool = _tool('tools/model_converters/metafile.py')
+    computed = {}
+    for row in tool.table(sorted(REPO.glob('configs/*/metafile.yml')))[2:]:
+        cells = [c.strip() for c in row.strip('|').split('|')]
+        computed[cells[0]] = (cells[1], cells[3], cells[4])  # schedule, params, FLOPs
+    readme = (REPO / 'README.md').read_text().split('## Results and models')[1]
+    rows = [r for r in readme.split('\n\n')[1].splitlines()[2:]]
+    assert len(rows) == len(computed)
+    for row in rows:
+        cells = [c.strip() for c in row.strip('|').split('|')]
+        link = cells[0].split(' (vanilla twin)')[0]
+        assert computed[link] == (cells[1], cells[3], cells[4]), link

@@ -7,13 +7,14 @@ inference time, Results, Weights) is kept as it is. The leading comment lines st
 Example:
     python tools/model_converters/metafile.py configs/shapes/metafile.yml configs/compconv/metafile.yml
     python tools/model_converters/metafile.py --check configs/*/metafile.yml   # exit 1 if stale
+    python tools/model_converters/metafile.py --table configs/*/metafile.yml   # README table
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run from a checkout, uninstalled
@@ -42,12 +43,34 @@ def filled(path: Path) -> dict:
     return metafile
 
 
+def table(metafiles: Sequence[Path]) -> List[str]:
+    """Markdown rows of the README's "Results and models" table, from the metafiles."""
+    lines = ['| Config | Schedule | box AP | Params (M) | FLOPs (G) | Download |',
+             '|---|---|---|---|---|---|']
+    for path in metafiles:
+        for m in load_metafile(str(path))['Models']:
+            meta = m['Metadata']
+            schedule = (f"{meta['Epochs']} ep" if 'Epochs' in meta else
+                        f"{meta['Iterations']} it")
+            ap = m['Results'][0]['Metrics']['box AP'] if m.get('Results') else '-'
+            weights = f"[model]({m['Weights']})" if m.get('Weights') else '-'
+            lines.append(f"| [{m['Name']}]({m['Config']}) | {schedule} | {ap} | "
+                         f"{meta['Parameters'] / 1e6:.2f} | {meta['FLOPs'] / 1e9:.2f} | "
+                         f"{weights} |")
+    return lines
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('metafiles', nargs='+', type=Path)
     parser.add_argument('--check', action='store_true',
                         help='write nothing; exit 1 if a metafile differs from its computation')
+    parser.add_argument('--table', action='store_true',
+                        help='only print the Markdown table of the models (README)')
     args = parser.parse_args(argv)
+    if args.table:
+        print('\n'.join(table(args.metafiles)))
+        return 0
     stale = []
     for path in args.metafiles:
         new = filled(path)
