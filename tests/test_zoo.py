@@ -239,3 +239,42 @@ def test_readme_table_params_and_flops_are_the_metafiles():
         cells = [c.strip() for c in row.strip('|').split('|')]
         link = cells[0].split(' (vanilla twin)')[0]
         assert computed[link] == (cells[1], cells[3], cells[4]), link
+
+
+def test_publish_and_verify_refuse_bad_input(tmp_path):
+    from mmdet_compconv.zoo import publish_checkpoint, results_from_metrics
+    ckpt = tmp_path / 'epoch_1.pth'
+    torch.save({'meta': {'epoch': 1}, 'state_dict': {'w': torch.zeros(1), 'teacher.w': torch.ones(1)},
+                'optimizer': {}}, ckpt)
+    with pytest.raises(ValueError, match="date must be YYYYMMDD, got '2026-01-01'"):
+        publish_checkpoint(str(ckpt), str(tmp_path / 'out'), 'm', '2026-01-01')
+    out = Path(publish_checkpoint(str(ckpt), str(tmp_path / 'out'), 'm', '20260101'))
+    assert out.name == f'm_20260101-{sha256_of(str(out))[:8]}.pth'
+    assert list(torch.load(out, weights_only=True)['state_dict']) == ['w']  # no teacher
+    torch.save({'w': torch.zeros(1)}, tmp_path / 'bare.pth')
+    with pytest.raises(ValueError, match=r"bare\.pth holds no state_dict \(it holds \['w'\]\)"):
+        publish_checkpoint(str(tmp_path / 'bare.pth'), str(tmp_path / 'out'), 'm')
+    with pytest.raises(KeyError, match='no coco/bbox_mAP in the metrics'):
+        results_from_metrics({'coco/segm_mAP': 0.1}, 'shapes')
+    publish = _tool('tools/model_converters/publish_model.py')
+    config = REPO / 'configs' / 'shapes' / 'retinanet_r18_fpn_shapes.py'
+    (tmp_path / 'metafile.yml').write_text('Models: []\n')
+    with pytest.raises(SystemExit, match="lists no model named 'retinanet_r18_fpn_shapes'"):
+        publish.main([str(config), str(ckpt), '--out-dir', str(tmp_path),
+                      '--metafile', str(tmp_path / 'metafile.yml')])
+    verify = _tool('tools/model_converters/verify_checkpoint.py')
+    (tmp_path / 'empty').mkdir()
+    assert verify.main([str(tmp_path / 'empty')]) == 1
+    assert verify.main([str(out)]) == 0
+    with pytest.raises(FileNotFoundError, match='nothing.pth does not exist'):
+        verify.main([str(tmp_path / 'nothing.pth')])
+    from mmengine.config import Config
+    from mmdet_compconv.zoo import inference_size, model_metadata
+    cfg = Config.fromfile(str(config))
+    cfg.test_dataloader.dataset.pipeline = [dict(type='LoadImageFromFile')]
+    with pytest.raises(ValueError, match='no Resize with a scale in the test pipeline'):
+        inference_size(cfg)
+    cfg = Config.fromfile(str(config))
+    cfg.train_dataloader.dataset.metainfo = dict(classes=('a', ))
+    with pytest.raises(ValueError, match=r"training data of CocoDataset with classes \('a',\)"):
+        model_metadata(cfg)

@@ -1,7 +1,7 @@
 """Check downloaded zoo checkpoints against the sha256 prefix in their names.
 
 ``mim download`` does not check what it downloads; run this on its ``--dest`` (loading the
-file through mmengine checks it again). Exit status 1 if any file fails.
+file through mmengine checks it again). Exit status 1 if any file fails or none is found.
 
 Example:
     mim download mmdet_compconv --config retinanet_r18_fpn_shapes --dest ckpts
@@ -32,8 +32,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('paths', nargs='+', type=Path, help='checkpoint files or folders')
     args = parser.parse_args(argv)
+    found = checkpoints(args.paths)
+    if not found:
+        print(f'no .pth file in {", ".join(map(str, args.paths))}')
+        return 1
     failed = 0
-    for path in checkpoints(args.paths):
+    for path in found:
         if hash_in_name(str(path)) is None:
             print(f'skipped (no -<sha256[:8]>.pth in the name): {path}')
             continue
