@@ -22,13 +22,21 @@ and both unpickle with ``weights_only=True`` plus exactly the globals of
 Scripts that call ``torch.load`` themselves (mmdet's ``publish_model.py``) accept Runner
 checkpoints inside :func:`allow_runner_checkpoints`, which ``mmdet_compconv.tools_runner`` uses.
 
-A trusted file that pickles something else can be converted once by hand:
-``torch.save(torch.load(path, weights_only=False)['state_dict'], new_path)``.
+A file that cannot be loaded gets an error that names it and says why: damaged (empty,
+truncated, broken stream: :class:`CorruptCheckpointError`), not a checkpoint at all
+(:class:`NotACheckpointError`), or refused for the object it pickles
+(``pickle.UnpicklingError``). A trusted file refused for what it pickles can be converted
+once by hand (see the error's hint).
 """
 from __future__ import annotations
 
+import io
+import os
 import os.path as osp
 import pickle
+import pickletools
+import re
+import zipfile
 from typing import Any, Callable, ContextManager, List, Optional, Tuple, Union
 
 import mmengine.runner.checkpoint as mmengine_checkpoint
@@ -41,7 +49,8 @@ from .checksum import download_checkpoint, verify_checkpoint
 
 __all__ = [
     'RUNNER_CHECKPOINT_GLOBALS', 'allow_runner_checkpoints', 'safe_load', 'load_from_local',
-    'load_url', 'install'
+    'load_url', 'install', 'diagnose', 'CheckpointFileError', 'CorruptCheckpointError',
+    'NotACheckpointError'
 ]
 
 
@@ -93,8 +102,104 @@ RUNNER_CHECKPOINT_GLOBALS: List[Union[Callable, Tuple[Callable, str]]] = [
 _HINT = ('mmdet_compconv loads checkpoints with torch.load(weights_only=True) and allows only '
          'tensors, builtin containers and the objects an mmengine Runner checkpoint holds '
          '(mmdet_compconv.checkpoint.RUNNER_CHECKPOINT_GLOBALS), so that a checkpoint cannot '
-         'run code. If you trust this file, convert it once: torch.save(torch.load(path, '
-         "weights_only=False)['state_dict'], new_path).")
+         'run code. If you trust this file, keep its weights once: c = torch.load(path, '
+         "weights_only=False); torch.save({'state_dict': c.get('state_dict', c)}, new_path).")
+
+
+class CheckpointFileError(ValueError):
+    """A checkpoint file that cannot be loaded for what it is, not for what it pickles."""
+
+
+class CorruptCheckpointError(CheckpointFileError):
+    """A PyTorch checkpoint file that is damaged: empty, truncated or with a broken stream."""
+
+
+class NotACheckpointError(CheckpointFileError):
+    """A file that is not a PyTorch checkpoint at all (text, a foreign pickle, ...)."""
+
+
+def diagnose(path: str) -> Optional[CheckpointFileError]:
+    """What is wrong with the file at ``path`` as a ``torch.save`` file, without unpickling.
+
+    Reads the container (zip archive or legacy pickle) and walks its pickle stream with
+    :mod:`pickletools`, which decodes opcodes and runs nothing.
+
+    Returns:
+        A :class:`CorruptCheckpointError` or :class:`NotACheckpointError` describing the
+        problem, or None when the file is structurally sound (a refusal then comes from what
+        it pickles).
+
+    Example:
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile('w', suffix='.pth', delete=False) as f:
+        ...     _ = f.write('not a checkpoint')
+        >>> type(diagnose(f.name)).__name__
+        'NotACheckpointError'
+        >>> os.remove(f.name)
+    """
+    size = osp.getsize(path)
+    if size == 0:
+        return CorruptCheckpointError('it is empty (0 bytes): an interrupted save or download?')
+    with open(path, 'rb') as f:
+        head = f.read(8)
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                pkl = [n for n in archive.namelist() if n == 'data.pkl' or n.endswith('/data.pkl')]
+                if not pkl:
+                    return NotACheckpointError('it is a zip archive without data.pkl, not a '
+                                               'file written by torch.save')
+                stream = archive.read(pkl[0])
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            return CorruptCheckpointError(f'its zip archive is damaged ({e})')
+    elif head.startswith(b'PK\x03\x04'):
+        return CorruptCheckpointError(f'it is a truncated or damaged zip archive ({size} bytes, '
+                                      f'no central directory)')
+    elif head[:1] == b'\x80':  # pickle protocol >= 2: torch.save's legacy format or a pickle
+        with open(path, 'rb') as f:
+            stream = f.read()
+    else:
+        return NotACheckpointError(f'it is neither a zip archive nor a pickle (it starts with '
+                                   f'{head!r})')
+    # a zip archive's data.pkl is one pickle; the legacy format is five (magic number,
+    # protocol, system info, the object, storage keys), then raw storage bytes
+    buffer = io.BytesIO(stream)
+    try:
+        for _ in range(1 if zipfile.is_zipfile(path) else 5):
+            for _ in pickletools.genops(buffer):
+                pass
+            if buffer.tell() == len(stream):
+                break  # a single plain pickle
+    except Exception as e:  # pickletools raises ValueError, but a damaged stream may do more
+        return CorruptCheckpointError(f'its pickle stream is damaged ({e})')
+    return None
+
+
+def _load_or_explain(source: str, path: Optional[str], load: Callable[[], Any]) -> Any:
+    """Run ``load``; on failure, raise an error that names ``source`` and says whether the file
+    at ``path`` is damaged, not a checkpoint, or refused for what it pickles."""
+    with allow_runner_checkpoints():
+        try:
+            return load()
+        except Exception as e:
+            read = path is not None and osp.isfile(path)  # not so after a failed download
+            problem = diagnose(path) if read else None
+            if problem is not None:
+                where = '' if path == source else f' (downloaded to {path}; delete it to retry)'
+                raise type(problem)(f'{source}{where} cannot be loaded: {problem}') from e
+            message = str(e)
+            if isinstance(e, pickle.UnpicklingError) and 'Unsupported operand' in message:
+                raise NotACheckpointError(
+                    f'{source} cannot be loaded: it is a pickle that torch.save did not write '
+                    f'({message.split("WeightsUnpickler error:")[-1].strip()})') from e
+            if isinstance(e, pickle.UnpicklingError):
+                found = re.search(r'GLOBAL (\S+)', message)
+                what = found.group(1) if found else 'an object'
+                raise pickle.UnpicklingError(f'Refused to unpickle {source}: it pickles {what}, '
+                                             f'which is not allowed. {_HINT}\n{message}') from e
+            if not read:
+                raise
+            raise CheckpointFileError(f'{source} cannot be loaded: {type(e).__name__}: {e}') from e
 
 
 def allow_runner_checkpoints() -> ContextManager[None]:
@@ -118,14 +223,6 @@ def allow_runner_checkpoints() -> ContextManager[None]:
         [g for g in RUNNER_CHECKPOINT_GLOBALS if g not in allowed])
 
 
-def _refusing_unsafe(source: str, load: Callable[[], Any]) -> Any:
-    with allow_runner_checkpoints():
-        try:
-            return load()
-        except pickle.UnpicklingError as e:
-            raise pickle.UnpicklingError(f'Refused to unpickle {source}: {_HINT}\n{e}') from e
-
-
 def safe_load(f: Any, map_location: Any = None) -> Any:
     """``torch.load`` with ``weights_only=True`` and :data:`RUNNER_CHECKPOINT_GLOBALS`.
 
@@ -135,6 +232,8 @@ def safe_load(f: Any, map_location: Any = None) -> Any:
 
     Raises:
         pickle.UnpicklingError: when ``f`` pickles anything not allowed; nothing of it runs.
+        CorruptCheckpointError: the file is empty, truncated or damaged.
+        NotACheckpointError: the file is not a PyTorch checkpoint.
 
     Example:
         >>> import io, collections
@@ -145,20 +244,26 @@ def safe_load(f: Any, map_location: Any = None) -> Any:
         >>> safe_load(buf)['state_dict']['w'].tolist()
         [0.0, 0.0]
     """
-    return _refusing_unsafe(repr(f), lambda: torch.load(f, map_location=map_location,
-                                                        weights_only=True))
+    path = f if isinstance(f, (str, os.PathLike)) else None
+    return _load_or_explain(str(f) if path is not None else repr(f), path,
+                            lambda: torch.load(f, map_location=map_location, weights_only=True))
 
 
 def load_from_local(filename: str, map_location: Any = None) -> Any:
     """mmengine's local-path checkpoint loader, unpickling with :func:`safe_load`.
 
     Raises:
-        FileNotFoundError: ``filename`` is not a file (the message names the absolute path).
+        FileNotFoundError: ``filename`` does not exist (the message names the absolute path).
+        IsADirectoryError: ``filename`` is a directory.
         pickle.UnpicklingError: the file pickles something not allowed.
+        CheckpointFileError: the file is damaged or not a checkpoint (see :func:`safe_load`).
         mmdet_compconv.checksum.ChecksumError: the name ends in ``-<sha256[:8]>.pth`` and the
             file does not match it.
     """
     filename = osp.expanduser(filename)
+    if osp.isdir(filename):
+        raise IsADirectoryError(f'{filename} is a directory, not a checkpoint file '
+                                f'({osp.abspath(filename)!r})')
     if not osp.isfile(filename):
         raise FileNotFoundError(
             f'{filename} can not be found (looked for {osp.abspath(filename)!r}).')
@@ -180,11 +285,12 @@ def load_url(url: str,
 
     Raises:
         pickle.UnpicklingError: the downloaded file pickles something not allowed.
+        CheckpointFileError: the downloaded file is damaged or not a checkpoint.
         mmdet_compconv.checksum.ChecksumError: the file does not match the hash in its name.
     """
     path = download_checkpoint(url, model_dir, progress, file_name)
-    return _refusing_unsafe(url, lambda: torch.load(path, map_location=map_location,
-                                                     weights_only=True))
+    return _load_or_explain(url, path, lambda: torch.load(path, map_location=map_location,
+                                                          weights_only=True))
 
 
 def install() -> None:

@@ -87,6 +87,11 @@ class CompConvPlan:
         return k2 * body + tail_cost
 
 
+def _is_int(value) -> bool:
+    """An int proper: not a bool, not a float such as 2.0 (``2.0 in range(4)`` is True)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _prim_channels(out_channels: int, depth: int) -> int:
     return out_channels if depth == 0 else math.ceil(out_channels / (2 * (2**depth - 1)))
 
@@ -101,7 +106,7 @@ def adaptive_depth(in_channels: int, c0: float, max_depth: int = MAX_DEPTH) -> i
         [1, 1, 1, 2, 3, 3]
     """
     n = 0
-    while c0 * 2**(n + 1) <= in_channels:
+    while n + 1 < max_depth and c0 * 2**(n + 1) <= in_channels:
         n += 1
     return min(n + 1, max_depth)
 
@@ -134,15 +139,18 @@ def plan_channels(in_channels: int,
         (3, 37, 6, 142)
     """
     for name, value in (('in_channels', in_channels), ('out_channels', out_channels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not _is_int(value) or value < 1:
             raise ValueError(f'CompConv needs a positive integer {name}, got {value!r}')
-    if isinstance(c0, bool) or not isinstance(c0, (int, float)) or not c0 > 0:
-        raise ValueError(f'CompConv needs c0 > 0, got c0={c0!r}')
-    if isinstance(max_depth, bool) or max_depth not in range(MAX_DEPTH + 1):
-        raise ValueError(f'CompConv needs max_depth in 0..{MAX_DEPTH}, got {max_depth!r}')
+    if (isinstance(c0, bool) or not isinstance(c0, (int, float)) or not c0 > 0
+            or not math.isfinite(c0)):
+        raise ValueError(f'CompConv needs a finite c0 > 0, got c0={c0!r}')
+    if not _is_int(max_depth) or max_depth not in range(MAX_DEPTH + 1):
+        raise ValueError(f'CompConv needs an integer max_depth in 0..{MAX_DEPTH}, '
+                         f'got max_depth={max_depth!r}')
     if depth is not None:
-        if isinstance(depth, bool) or depth not in range(MAX_DEPTH + 1):
-            raise ValueError(f'CompConv needs depth in 0..{MAX_DEPTH} or None, got {depth!r}')
+        if not _is_int(depth) or depth not in range(MAX_DEPTH + 1):
+            raise ValueError(f'CompConv needs an integer depth in 0..{MAX_DEPTH} or None, '
+                             f'got depth={depth!r}')
         plan = CompConvPlan(in_channels, out_channels, depth, _prim_channels(out_channels, depth))
         problem = plan.problem()
         if problem:
@@ -186,6 +194,18 @@ def shuffle_permutation(channels: int) -> torch.Tensor:
     index[0::2] = torch.arange(half)
     index[1::2] = torch.arange(half, channels)
     return index
+
+
+def unbatched(forward, x: torch.Tensor, name: str) -> torch.Tensor:
+    """Run a batched ``forward`` on an unbatched (C, H, W) input, as ``nn.Conv2d`` accepts it.
+
+    Raises:
+        ValueError: ``x`` is neither (N, C, H, W) nor (C, H, W).
+    """
+    if x.dim() != 3:
+        raise ValueError(f'{name} takes a (N, C, H, W) or (C, H, W) input, got shape '
+                         f'{tuple(x.shape)}')
+    return forward(x.unsqueeze(0)).squeeze(0)
 
 
 class CompConv(nn.Module):
@@ -288,7 +308,7 @@ class CompConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.register_buffer('shuffle_index', shuffle_permutation(out_channels), persistent=False)
         self.deployed: Optional[nn.Module] = None
-        self.init_weights()
+        self.reset_parameters()
 
     @property
     def depth(self) -> int:
@@ -300,9 +320,19 @@ class CompConv(nn.Module):
         """C_p, the smallest unit."""
         return self.plan.prim_channels
 
-    def init_weights(self) -> None:
+    def reset_parameters(self) -> None:
         """Kaiming-normal (fan_out, ReLU) sub-convolutions and a zero bias, as mmcv's
-        ``ConvModule`` initialises a plain convolution."""
+        ``ConvModule`` initialises a plain convolution; called at construction.
+
+        CompConv deliberately has no ``init_weights``: mmengine's ``BaseModule.init_weights``
+        applies the host's ``init_cfg`` and then calls ``init_weights`` of each child that has
+        one, which would overwrite the host's choice. Without it a CompConv is initialised like
+        an ``nn.Conv2d``: by construction, then by the host's ``init_cfg``, where
+        ``layer='Conv2d'`` matches its sub-convolutions (they are ``nn.Conv2d``), so an
+        ``init_cfg`` written for a vanilla model initialises the CompConv model alike.
+        ``layer='CompConv'`` matches the module itself, of which an initializer sees only the
+        output ``bias``.
+        """
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
@@ -340,6 +370,11 @@ class CompConv(nn.Module):
         return a
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            return unbatched(self._forward, x, 'CompConv')
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.deployed is not None:
             return self.deployed(x)
         if self.plan.depth == 0:
@@ -348,7 +383,9 @@ class CompConv(nn.Module):
         b = self.convs[0](x)
         pieces, start = [b], 0
         for conv in self.convs[1:]:
-            a = self._identity(x, start, b.shape[1])
+            # .to: under autocast the copies stay in the input's dtype while the convs' outputs
+            # are cast; cat would promote the whole output back to float32
+            a = self._identity(x, start, b.shape[1]).to(b.dtype)
             start += b.shape[1]
             b = conv(torch.cat((b, a), 1))
             pieces += [a, b]
@@ -361,7 +398,7 @@ class CompConv(nn.Module):
             else:
                 y = y.index_select(1, self.shuffle_index)
         if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1)
+            y = y + self.bias.to(y.dtype).view(1, -1, 1, 1)
         return y
 
     def extra_repr(self) -> str:

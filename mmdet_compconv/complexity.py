@@ -92,7 +92,8 @@ def conv_layers(model: nn.Module, inputs) -> List[ConvLayer]:
     compconvs = [n for n, m in model.named_modules() if isinstance(m, CompConv)]
     hooks = []
     for name, m in model.named_modules():
-        inside = any(name.startswith(c + '.') for c in compconvs)
+        # strictly below a CompConv; the model itself may be one (its name is '')
+        inside = any(name != c and (c == '' or name.startswith(c + '.')) for c in compconvs)
         if isinstance(m, (CompConv, nn.Conv2d)) and not inside:
             def hook(mod, args, out, name=name):
                 found.append(ConvLayer(name, mod, tuple(out.shape[-2:])))

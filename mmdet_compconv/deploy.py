@@ -12,7 +12,7 @@ no one, gets BN folded into the tail convolution. Depth 0 folds into one plain c
 from __future__ import annotations
 
 import copy
-
+import warnings
 from typing import Optional
 
 import torch
@@ -20,19 +20,42 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .compconv import CompConv
+from .compconv import CompConv, unbatched
+
+
+def foldable(norm: nn.Module, out_channels: int) -> bool:
+    """Whether ``norm`` is a BatchNorm of ``out_channels`` whose eval form is an affine map
+    (it keeps running statistics), so that it can be folded into the conv before it.
+
+    Example:
+        >>> foldable(nn.BatchNorm2d(8), 8), foldable(nn.BatchNorm2d(8), 16)
+        (True, False)
+        >>> foldable(nn.BatchNorm2d(8, track_running_stats=False), 8)
+        False
+        >>> foldable(nn.GroupNorm(2, 8), 8)
+        False
+    """
+    return (isinstance(norm, _BatchNorm) and norm.track_running_stats
+            and norm.running_mean is not None and norm.running_var is not None
+            and norm.num_features == out_channels)
+
+
+def _check_foldable(conv: CompConv, norm: Optional[nn.Module]) -> None:
+    if norm is not None and not foldable(norm, conv.out_channels):
+        raise ValueError(
+            f'cannot fold {norm!r} into a CompConv with out_channels={conv.out_channels}: only '
+            f'a BatchNorm with running statistics (track_running_stats=True) and '
+            f'{conv.out_channels} features folds into the conv before it')
 
 
 def _norm_affine(conv: CompConv, norm: Optional[_BatchNorm]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per output channel (after the shuffle) scale and shift of ``norm(conv(x))``."""
+    _check_foldable(conv, norm)
     c = conv.out_channels
     ref = next(conv.parameters())
     scale = torch.ones(c, dtype=ref.dtype, device=ref.device)
     shift = conv.bias.detach().clone() if conv.bias is not None else torch.zeros_like(scale)
     if norm is not None:
-        if norm.num_features != c:
-            raise ValueError(f'cannot fold {type(norm).__name__}({norm.num_features}) into a '
-                             f'CompConv with out_channels={c}')
         inv_std = torch.rsqrt(norm.running_var + norm.eps)
         gamma = norm.weight.detach() if norm.affine else torch.ones_like(inv_std)
         beta = norm.bias.detach() if norm.affine else torch.zeros_like(inv_std)
@@ -47,6 +70,10 @@ class DeployedCompConv(nn.Module):
     Args:
         conv: the trained CompConv.
         norm: the BatchNorm that consumes its output, or None.
+
+    Raises:
+        ValueError: ``conv`` is already deployed, or ``norm`` is not an eval-foldable
+            BatchNorm of ``conv.out_channels`` features (see :func:`foldable`).
 
     Example:
         >>> import torch
@@ -125,6 +152,8 @@ class DeployedCompConv(nn.Module):
                 dst.copy_(src)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            return unbatched(self.forward, x, 'DeployedCompConv')
         w = self.weights
         if x.requires_grad and torch.is_grad_enabled():
             raise RuntimeError('DeployedCompConv is an inference form and does not '
@@ -162,6 +191,10 @@ def collapse_pointwise(conv: CompConv, norm: Optional[_BatchNorm] = None) -> nn.
     shuffle, bias, BN) maps each pixel's channels linearly, so the whole is one matrix. It is
     read off the module itself: ``f(I) - f(0)`` in float64.
 
+    Raises:
+        ValueError: ``conv`` is not 1x1 with stride 1, or ``norm`` is not an eval-foldable
+            BatchNorm of ``conv.out_channels`` features (see :func:`foldable`).
+
     Example:
         >>> import torch
         >>> conv = CompConv(256, 64, 1).eval()
@@ -173,6 +206,7 @@ def collapse_pointwise(conv: CompConv, norm: Optional[_BatchNorm] = None) -> nn.
     if conv.kernel_size != (1, 1) or conv.stride != (1, 1):
         raise ValueError(f'only a 1x1, stride-1 CompConv collapses into a dense conv, got '
                          f'kernel_size={conv.kernel_size}, stride={conv.stride}')
+    _check_foldable(conv, norm)
     ref = next(conv.parameters())
     dtype, device = ref.dtype, ref.device
     f = copy.deepcopy(nn.Sequential(conv, norm) if norm is not None else conv).double().eval()
@@ -191,14 +225,53 @@ def collapse_pointwise(conv: CompConv, norm: Optional[_BatchNorm] = None) -> nn.
 COLLAPSE_ABOVE = 0.15
 
 
+def consuming_norm(parent: nn.Module, name: str) -> Optional[str]:
+    """The name of the child of ``parent`` that normalises the output of its child ``name``
+    directly, when the parent's structure says so, or None.
+
+    Known structures: mmcv's ``ConvModule`` (its ``order`` has the norm right after the
+    conv; it registers ``conv`` before the norm whatever the order), ``nn.Sequential``
+    (the next child), mmdet's ResNet blocks (``convN`` -> ``normN``) and ResNet stem
+    (``conv1`` -> ``norm1``). In any other parent, registration order says nothing about data
+    flow, so no norm is named.
+
+    Example:
+        >>> from mmcv.cnn import ConvModule
+        >>> cfg = dict(conv_cfg=dict(type='CompConv'), norm_cfg=dict(type='BN'))
+        >>> consuming_norm(ConvModule(8, 8, 1, **cfg), 'conv')
+        'bn'
+        >>> print(consuming_norm(ConvModule(8, 8, 1, order=('norm', 'conv', 'act'), **cfg), 'conv'))
+        None
+    """
+    from mmcv.cnn import ConvModule
+    from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+    if isinstance(parent, ConvModule):
+        order = tuple(parent.order)
+        if (name == 'conv' and parent.with_norm
+                and order.index('norm') == order.index('conv') + 1):
+            return parent.norm_name
+        return None
+    if isinstance(parent, nn.Sequential):
+        names = list(parent._modules)
+        i = names.index(name)
+        return names[i + 1] if i + 1 < len(names) else None
+    if isinstance(parent, (BasicBlock, Bottleneck)) and name in ('conv1', 'conv2', 'conv3'):
+        return getattr(parent, f'norm{name[-1]}_name', None)
+    if isinstance(parent, ResNet) and name == 'conv1' and not parent.deep_stem:
+        return parent.norm1_name
+    return None
+
+
 def switch_to_deploy(model: nn.Module,
                      collapse_above: Optional[float] = COLLAPSE_ABOVE) -> nn.Module:
-    """Replace every CompConv in ``model`` (and the BatchNorm right after it) in place.
+    """Replace every CompConv in ``model`` (and the BatchNorm that consumes it) in place.
 
-    A BatchNorm is folded when it is the next child registered after the CompConv in the same
-    parent, the convention of mmdet's blocks, mmcv's ``ConvModule`` and mmcv's own
-    ``fuse_conv_bn``; it is replaced by ``nn.Identity``. Call it on a model in eval mode: the
-    result is for inference only, so every parameter of ``model`` stops requiring grad.
+    A BatchNorm is folded into the CompConv before it when the parent's structure shows that
+    it normalises that CompConv's output directly (:func:`consuming_norm`: ``ConvModule`` by its
+    ``order``, ``nn.Sequential``, mmdet's ResNet blocks and stem) and it can be folded
+    (:func:`foldable`); it is then replaced by ``nn.Identity``. Every other norm stays as it
+    is (correct, only not fused). The result is for inference only: a model in train mode is
+    put in eval mode (with a warning), and every parameter stops requiring grad.
 
     Args:
         model: any model containing CompConv modules.
@@ -210,7 +283,7 @@ def switch_to_deploy(model: nn.Module,
             :class:`DeployedCompConv`.
 
     Returns:
-        The same model.
+        The same model, in eval mode.
 
     Example:
         >>> import torch
@@ -230,24 +303,26 @@ def switch_to_deploy(model: nn.Module,
                                        or not 0 <= collapse_above < 1):
         raise ValueError(f'collapse_above must be None or a fraction in [0, 1), '
                          f'got {collapse_above!r}')
+    if any(m.training for m in model.modules()):
+        warnings.warn(f'switch_to_deploy: {type(model).__name__} was in train mode; its '
+                      f'inference form is put in eval mode (BatchNorms are folded with their '
+                      f'running statistics)', stacklevel=2)
+        model.eval()
     for parent in list(model.modules()):
-        names = list(parent._modules)
-        for i, name in enumerate(names):
-            child = parent._modules[name]
+        for name, child in list(parent._modules.items()):
             if not isinstance(child, CompConv) or child.deployed is not None:
                 continue  # a CompConv switched on its own keeps its form (and its BN)
-            nxt = names[i + 1] if i + 1 < len(names) else None
-            norm = parent._modules[nxt] if nxt is not None else None
-            if (isinstance(norm, _BatchNorm) and norm.track_running_stats
-                    and norm.num_features == child.out_channels):
-                parent._modules[nxt] = nn.Identity()
+            norm_name = consuming_norm(parent, name)
+            norm = parent._modules.get(norm_name) if norm_name is not None else None
+            if norm is not None and foldable(norm, child.out_channels):
+                parent._modules[norm_name] = nn.Identity()
             else:
                 norm = None
             if collapse_above is not None and collapses(child, collapse_above):
                 parent._modules[name] = collapse_pointwise(child, norm)
             else:
                 parent._modules[name] = DeployedCompConv(child, norm)
-    return model.requires_grad_(False)
+    return model.eval().requires_grad_(False)  # eval again: the new modules too
 
 
 def collapses(conv: CompConv, collapse_above: float = COLLAPSE_ABOVE) -> bool:

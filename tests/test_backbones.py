@@ -285,6 +285,17 @@ def test_which_convs_are_compconv(kwargs, expected):
             assert type(m) is nn.Conv2d
 
 
+def test_compconv_layers_as_a_single_name():
+    """Issue 12.8: a string was split into characters ('c', 'o', 'n', ...)."""
+    by_string = CompConvResNet(50, base_channels=8, compconv_layers='conv2')
+    by_tuple = CompConvResNet(50, base_channels=8, compconv_layers=('conv2', ))
+    assert by_string.compconv_layers == ('conv2', )
+    assert compconv_names(by_string) == compconv_names(by_tuple)
+    with pytest.raises(TypeError, match=r'compconv_layers must be None, a name or a sequence of '
+                       r'names, got 2'):
+        CompConvResNet(50, base_channels=8, compconv_layers=2)
+
+
 def test_which_convs_basic_block():
     assert len(compconv_names(CompConvResNet(18, base_channels=8))) == 16
     model = CompConvResNet(18, base_channels=8, compconv_layers=('conv2', ))

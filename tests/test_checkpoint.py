@@ -5,6 +5,7 @@ pickles anything else is refused before any of it runs, from a local path or a U
 """
 import os
 import pickle
+import re
 import shlex
 from pathlib import Path
 
@@ -180,3 +181,82 @@ def test_url_checkpoints_are_unpickled_safely(http_root, evil, runner_checkpoint
     with pytest.raises(pickle.UnpicklingError, match='Refused to unpickle'):
         _load_checkpoint('torchvision://evil')
     assert not marker.exists()
+
+
+# Issue 12.6: broken files are told apart from unsafe ones, and the file is always named.
+@pytest.fixture
+def broken(tmp_path):
+    """Files that are not loadable checkpoints, by kind."""
+    import zipfile
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {'w': torch.zeros(3)}}, good)
+    data = good.read_bytes()
+    files = {}
+
+    def damage_pickle(name, edit):
+        path = tmp_path / name
+        with zipfile.ZipFile(good) as src, zipfile.ZipFile(path, 'w') as dst:
+            for member in src.namelist():
+                content = src.read(member)
+                dst.writestr(member, edit(content) if member.endswith('data.pkl') else content)
+        files[name] = path
+
+    damage_pickle('bad_bytes.pth', lambda b: b[:10] + b'\xff\xfe' + b[12:])
+    damage_pickle('cut_stream.pth', lambda b: b[:len(b) // 2])  # looked like a refused global
+    files['truncated.pth'] = tmp_path / 'truncated.pth'
+    files['truncated.pth'].write_bytes(data[:len(data) // 2])
+    files['empty.pth'] = tmp_path / 'empty.pth'
+    files['empty.pth'].write_bytes(b'')
+    files['text.pth'] = tmp_path / 'text.pth'
+    files['text.pth'].write_text('hello, not a checkpoint\n')
+    files['pickle.pth'] = tmp_path / 'pickle.pth'
+    files['pickle.pth'].write_bytes(pickle.dumps({'a': 1}, protocol=4))
+    legacy = tmp_path / 'legacy.pth'
+    torch.save({'w': torch.zeros(2)}, legacy, _use_new_zipfile_serialization=False)
+    files['legacy_cut.pth'] = tmp_path / 'legacy_cut.pth'
+    files['legacy_cut.pth'].write_bytes(legacy.read_bytes()[:40])
+    return files
+
+
+@pytest.mark.parametrize('name,error,match', [
+    ('bad_bytes.pth', safe_checkpoint.CorruptCheckpointError, 'pickle stream is damaged'),
+    ('cut_stream.pth', safe_checkpoint.CorruptCheckpointError, 'pickle stream is damaged'),
+    ('truncated.pth', safe_checkpoint.CorruptCheckpointError,
+     r'truncated or damaged zip archive \(\d+ bytes, no central directory\)'),
+    ('empty.pth', safe_checkpoint.CorruptCheckpointError, r'empty \(0 bytes\)'),
+    ('legacy_cut.pth', safe_checkpoint.CorruptCheckpointError, 'pickle stream is damaged'),
+    ('text.pth', safe_checkpoint.NotACheckpointError,
+     r"neither a zip archive nor a pickle \(it starts with b'hello, n'\)"),
+    ('pickle.pth', safe_checkpoint.NotACheckpointError, 'a pickle that torch.save did not write'),
+])
+def test_broken_files_are_named_and_told_apart(broken, name, error, match):
+    path = broken[name]
+    with pytest.raises(error, match=rf'{re.escape(str(path))} cannot be loaded: .*{match}') as e:
+        _load_checkpoint(str(path))
+    assert not isinstance(e.value, pickle.UnpicklingError)
+    assert 'weights_only=False' not in str(e.value)  # corrupt is not unsafe: no such advice
+
+
+def test_a_directory_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(IsADirectoryError, match=rf'{re.escape(str(tmp_path))} is a directory, '
+                       'not a checkpoint file'):
+        _load_checkpoint(str(tmp_path))
+
+
+def test_refusal_names_the_file_and_what_it_pickles(evil):
+    path, marker = evil
+    with pytest.raises(pickle.UnpicklingError, match=rf'Refused to unpickle {re.escape(str(path))}'
+                       r': it pickles posix\.system, which is not allowed\.') as e:
+        _load_checkpoint(str(path))
+    # the conversion hint works on bare state dicts as on Runner checkpoints
+    assert "c.get('state_dict', c)" in str(e.value)
+    assert not marker.exists()
+
+
+def test_damaged_download_is_named_with_its_cached_copy(http_root, broken):
+    root, url = http_root
+    (root / 'bad.pth').write_bytes(broken['truncated.pth'].read_bytes())
+    with pytest.raises(safe_checkpoint.CorruptCheckpointError,
+                       match=rf'{re.escape(url)}/bad.pth \(downloaded to .*bad.pth; delete it to '
+                       r'retry\) cannot be loaded: it is a truncated'):
+        _load_checkpoint(f'{url}/bad.pth')

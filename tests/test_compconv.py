@@ -1,5 +1,6 @@
 """Tests of the CompConv operator against ``shared/docs/compconv-spec.md``."""
 import math
+import re
 
 import pytest
 import torch
@@ -232,6 +233,47 @@ def test_jit_trace_and_bf16_autocast():
     assert y.shape == (1, 48, 8, 8) and torch.isfinite(y.float()).all()
 
 
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize('kwargs', [dict(depth=0), dict(c0=16), dict(c0=16, bias=True),
+                                    dict(c0=16, stride=2, tail='full')])
+def test_autocast_output_dtype_matches_conv2d(dtype, kwargs):
+    """Issue 12.10: the identity slices and the bias add used to promote to float32."""
+    conv = CompConv(64, 48, 3, padding=1, **dict(dict(bias=False), **kwargs)).eval()
+    dense = nn.Conv2d(64, 48, 3, padding=1)
+    x = torch.randn(1, 64, 8, 8)
+    with torch.autocast('cpu', dtype=dtype):
+        expected = dense(x).dtype
+        y = conv(x)
+    assert expected == dtype and y.dtype == expected
+    assert torch.allclose(y.float(), conv(x), atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize('kwargs', [dict(shuffle=False), dict(), dict(stride=2),
+                                    dict(depth=0, bias=True), dict(c0=8, tail='full')])
+def test_unbatched_input_like_conv2d(kwargs):
+    """Issue 12.4: (C, H, W) used to return a wrong shape or fail to unpack."""
+    conv = CompConv(64, 64, 3, padding=1, **dict(dict(bias=False), **kwargs))
+    x = torch.randn(64, 8, 8)
+    dense = nn.Conv2d(64, 64, 3, padding=1, stride=conv.stride)
+    y = conv(x)
+    assert y.shape == dense(x).shape
+    torch.testing.assert_close(y, conv(x[None])[0])
+    for bad in (torch.randn(8, 8), torch.randn(1, 1, 64, 8, 8)):
+        with pytest.raises(ValueError, match=r'CompConv takes a \(N, C, H, W\) or \(C, H, W\) '
+                           rf'input, got shape {re.escape(str(tuple(bad.shape)))}'):
+            conv(bad)
+
+
+def test_conv_layers_of_a_bare_compconv_is_itself():
+    """Issue 12.5: a CompConv given as the model was listed with its sub-convs (MACs twice)."""
+    from mmdet_compconv import conv_layers, count_macs
+    conv = CompConv(64, 64, 3, padding=1, bias=False)
+    x = torch.randn(1, 64, 8, 8)
+    layers = conv_layers(conv, x)
+    assert [(c.name, c.module) for c in layers] == [('', conv)]
+    assert sum(c.macs for c in layers) == count_macs(conv, x) == 1198080
+
+
 def test_attributes_read_by_conv_module():
     conv = CompConv(16, 32, 3, stride=2, padding=2, dilation=2, bias=False)
     assert (conv.in_channels, conv.out_channels) == (16, 32)
@@ -277,10 +319,16 @@ def test_build_conv_layer_and_conv_module_in_mmdet_scope():
     (dict(padding='same', stride=2), "padding='same' needs stride 1"),
     (dict(groups=2), 'groups=2'),
     (dict(padding_mode='reflect'), "padding_mode='zeros' only, got 'reflect'"),
-    (dict(c0=0), 'c0 > 0, got c0=0'),
+    (dict(c0=0), 'finite c0 > 0, got c0=0'),
     (dict(c0=-8), 'c0=-8'),
-    (dict(depth=4), 'depth in 0..3 or None, got 4'),
-    (dict(max_depth=5), 'max_depth in 0..3, got 5'),
+    (dict(depth=4), 'integer depth in 0..3 or None, got depth=4'),
+    (dict(max_depth=5), 'integer max_depth in 0..3, got max_depth=5'),
+    # issue 12.8: 2.0 in range(4) is True, so floats used to pass and fail later
+    (dict(depth=2.0), r'integer depth in 0..3 or None, got depth=2.0'),
+    (dict(max_depth=3.0), r'integer max_depth in 0..3, got max_depth=3.0'),
+    (dict(depth=True), r'got depth=True'),
+    (dict(c0=float('nan')), 'finite c0 > 0, got c0=nan'),
+    (dict(c0=float('inf')), 'finite c0 > 0, got c0=inf'),
     (dict(tail='grouped'), "tail must be one of .*'grouped'"),
     (dict(stride=0), 'square, positive stride'),
     (dict(in_channels=0), 'positive integer in_channels, got 0'),
@@ -291,6 +339,13 @@ def test_errors(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         CompConv(**args)
+
+
+def test_tiny_c0_is_the_deepest_plan_not_an_overflow():
+    """Issue 12.8: c0=1e-320 raised OverflowError while doubling c0 towards C_in."""
+    conv = CompConv(16, 16, 3, padding=1, c0=1e-320)
+    assert conv.depth == plan_channels(16, 16, c0=1).depth == 2  # d=3 would leave A_0 empty (e=12)
+    assert adaptive_depth(16, 1e-320, max_depth=2) == 2
 
 
 def test_explicit_depth_that_does_not_fit():

@@ -31,6 +31,15 @@ def assert_close_rel(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> Non
     assert ((a - b).abs().max() / scale).item() < rel
 
 
+def deploys_equivalently(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """``switch_to_deploy(model)``, checking that its output on ``x`` does not change."""
+    with torch.no_grad():
+        y = model(x)
+        switch_to_deploy(model)
+        assert_close_rel(model(x), y)
+    return model
+
+
 LAYERS = [
     # c_in, c_out, k, stride, kwargs
     (64, 64, 3, 1, {}),
@@ -76,27 +85,26 @@ def test_collapse_pointwise():
         collapse_pointwise(CompConv(8, 8, 1, stride=2))
 
 
-def test_switch_to_deploy_conv_module_folds_its_norm():
-    m = trained_like(ConvModule(64, 64, 3, padding=1, conv_cfg=dict(type='CompConv'),
-                                norm_cfg=dict(type='BN')))
-    x = torch.randn(1, 64, 8, 8)
-    with torch.no_grad():
-        y = m(x)
-        switch_to_deploy(m)
-        assert isinstance(m.conv, DeployedCompConv) and isinstance(m.bn, nn.Identity)
-        assert_close_rel(m(x), y)
+# Issue 12.1: a BatchNorm is folded only when it consumes the CompConv's output; ConvModule
+# registers conv before norm whatever its order.
+@pytest.mark.parametrize('order,folds', [(('conv', 'norm', 'act'), True),
+                                         (('norm', 'conv', 'act'), False),
+                                         (('conv', 'act', 'norm'), False),
+                                         (('act', 'norm', 'conv'), False)])
+def test_switch_to_deploy_folds_the_conv_module_norm_only_after_the_conv(order, folds):
+    m = deploys_equivalently(
+        trained_like(ConvModule(64, 64, 3, padding=1, conv_cfg=dict(type='CompConv'),
+                                norm_cfg=dict(type='BN'), order=order)), torch.randn(2, 64, 8, 8))
+    assert isinstance(m.conv, DeployedCompConv)
+    assert isinstance(m.bn, nn.Identity if folds else nn.BatchNorm2d)
 
 
 def test_switch_to_deploy_leaves_other_norms():
     # GroupNorm cannot be folded: it stays, and the CompConv deploys alone.
-    m = trained_like(ConvModule(32, 32, 3, padding=1, conv_cfg=dict(type='CompConv'),
-                                norm_cfg=dict(type='GN', num_groups=4)))
-    x = torch.randn(1, 32, 6, 6)
-    with torch.no_grad():
-        y = m(x)
-        switch_to_deploy(m)
-        assert isinstance(m.gn, nn.GroupNorm)
-        assert_close_rel(m(x), y)
+    m = deploys_equivalently(
+        trained_like(ConvModule(32, 32, 3, padding=1, conv_cfg=dict(type='CompConv'),
+                                norm_cfg=dict(type='GN', num_groups=4))), torch.randn(1, 32, 6, 6))
+    assert isinstance(m.gn, nn.GroupNorm)
 
 
 def test_deployed_model_runs_without_no_grad_but_does_not_backpropagate():
@@ -147,7 +155,8 @@ def test_switch_to_deploy_errors():
         with pytest.raises(ValueError, match=f'collapse_above must be None or a fraction in '
                            rf'\[0, 1\), got {bad!r}'):
             switch_to_deploy(nn.Sequential(CompConv(8, 8, 1)), collapse_above=bad)
-    with pytest.raises(ValueError, match=r'cannot fold BatchNorm2d\(8\) .* out_channels=16'):
+    with pytest.raises(ValueError, match=r'cannot fold BatchNorm2d\(8, .*\) into a CompConv with '
+                       r'out_channels=16: only a BatchNorm .* and 16 features'):
         DeployedCompConv(CompConv(8, 16, 1), nn.BatchNorm2d(8))
 
 
@@ -255,3 +264,85 @@ def test_whole_detector_deploy_is_equivalent():
             assert_close_rel(a, b, 1e-4)
         out = model.predict(x, copy.deepcopy(samples))[0].pred_instances
     assert len(out) == len(ref) > 0
+
+
+def test_switch_to_deploy_folds_only_in_known_structures():
+    class Custom(nn.Module):  # registers the BN after the conv, but applies it first
+        def __init__(self):
+            super().__init__()
+            self.conv = CompConv(8, 8, 3, padding=1)
+            self.bn = nn.BatchNorm2d(8)
+
+        def forward(self, x):
+            return self.conv(self.bn(x))
+
+    m = deploys_equivalently(trained_like(Custom()), torch.randn(1, 8, 5, 5))
+    assert isinstance(m.bn, nn.BatchNorm2d)
+
+
+# Issue 12.3: only an eval-foldable BatchNorm is folded; anything else is a clear refusal.
+@pytest.mark.parametrize('norm', [nn.BatchNorm2d(64, track_running_stats=False),
+                                  nn.GroupNorm(4, 64), nn.InstanceNorm2d(64)],
+                         ids=['bn-no-stats', 'gn', 'in'])
+def test_collapse_and_deploy_refuse_norms_that_do_not_fold(norm):
+    conv = CompConv(64, 64, 1)
+    for build in (collapse_pointwise, DeployedCompConv):
+        with pytest.raises(ValueError, match=r'cannot fold .* only a BatchNorm with running '
+                           r'statistics \(track_running_stats=True\) and 64 features'):
+            build(conv, norm.eval())
+
+
+def test_switch_to_deploy_leaves_a_bn_without_running_stats():
+    m = trained_like(nn.Sequential(CompConv(16, 16, 3, padding=1), nn.BatchNorm2d(16)))
+    m[1] = nn.BatchNorm2d(16, track_running_stats=False).eval()
+    deploys_equivalently(m, torch.randn(2, 16, 5, 5))
+    assert isinstance(m[0], DeployedCompConv) and isinstance(m[1], nn.BatchNorm2d)
+
+
+# Issue 12.9: switch_to_deploy is for inference: a model in train mode is put in eval mode.
+def test_switch_to_deploy_puts_a_training_model_in_eval_mode():
+    m = trained_like(ConvModule(16, 16, 3, padding=1, conv_cfg=dict(type='CompConv'),
+                                norm_cfg=dict(type='BN')))
+    x = torch.randn(2, 16, 5, 5)
+    with torch.no_grad():
+        y = m(x)  # eval
+        m.train()
+        with pytest.warns(UserWarning, match='ConvModule was in train mode; .* eval mode'):
+            switch_to_deploy(m)
+        assert not any(mod.training for mod in m.modules())
+        assert_close_rel(m(x), y)
+
+
+# Issue 12.4: unbatched (C, H, W) input, as nn.Conv2d takes it.
+def test_deployed_compconv_takes_unbatched_input():
+    conv = trained_like(nn.Sequential(CompConv(64, 64, 3, padding=1, shuffle=False)))[0]
+    deployed = DeployedCompConv(conv)
+    x = torch.randn(64, 8, 8)
+    with torch.no_grad():
+        assert_close_rel(deployed(x), conv(x[None])[0])
+    with pytest.raises(ValueError, match=r'DeployedCompConv takes a \(N, C, H, W\) or '
+                       r'\(C, H, W\) input, got shape \(8, 8\)'):
+        deployed(torch.randn(8, 8))
+
+
+# Issue 12.11: what mmcv's fuse_conv_bn does with a CompConv, as the README says it.
+def test_mmcv_fuse_conv_bn_and_compconv_as_documented():
+    from pathlib import Path
+    from mmcv.cnn import fuse_conv_bn
+
+    def model():
+        return trained_like(nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+                                          CompConv(16, 16, 3, padding=1), nn.BatchNorm2d(16)))
+
+    x = torch.randn(1, 8, 6, 6)
+    with torch.no_grad():
+        ref = model()
+        y = ref(x)
+        wrong = fuse_conv_bn(copy.deepcopy(ref))  # folds the BN into the plain conv
+        assert isinstance(wrong[0], nn.Conv2d) and isinstance(wrong[3], nn.Identity)
+        assert (wrong(x) - y).abs().max() > 0.1
+        right = fuse_conv_bn(switch_to_deploy(copy.deepcopy(ref)))
+        assert_close_rel(right(x), y)
+    readme = (Path(__file__).parents[1] / 'README.md').read_text()
+    assert 'cannot fold it wrongly' not in readme
+    assert 'Sequential(Conv2d, ReLU, CompConv, BN)' in readme

@@ -114,6 +114,14 @@ def test_fpn_plain_and_errors():
         CompConvFPN(IN_CHANNELS, OUT, num_outs=4, compconv_cfg=dict(type='CompConv', depth=3))
 
 
+def test_fpn_compconv_convs_as_a_single_name():
+    """Issue 12.8: a string was split into characters."""
+    neck = CompConvFPN(IN_CHANNELS, OUT, num_outs=4, compconv_convs='lateral')
+    assert neck.compconv_convs == ('lateral', )
+    assert compconv_names(neck) == compconv_names(
+        CompConvFPN(IN_CHANNELS, OUT, num_outs=4, compconv_convs=('lateral', )))
+
+
 def test_fpn_registry_init_backward_and_macs(feats):
     neck = MODELS.build(dict(type='CompConvFPN', in_channels=[64, 128, 256], out_channels=64,
                              num_outs=4, compconv_cfg=dict(type='CompConv', c0=32)))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Optional
+from typing import Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer
@@ -35,6 +35,27 @@ def check_compconv_cfg(cfg: Optional[dict]) -> Optional[dict]:
                 raise KeyError(f"compconv_cfg type {cfg['type']!r} is not a registered conv layer "
                                f'(registry scope {registry.scope!r})')
     return copy.deepcopy(cfg)
+
+
+def names_tuple(names: Optional[Union[str, Sequence[str]]],
+                argument: str) -> Optional[Tuple[str, ...]]:
+    """A sequence of names as a tuple; a single string is one name (not its characters).
+
+    Raises:
+        TypeError: ``names`` is neither None, a string nor a sequence of strings.
+
+    Example:
+        >>> names_tuple('conv2', 'compconv_layers'), names_tuple(['conv1', 'conv3'], 'x')
+        (('conv2',), ('conv1', 'conv3'))
+    """
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return (names, )
+    if not (isinstance(names, Sequence) and all(isinstance(n, str) for n in names)):
+        raise TypeError(f'{argument} must be None, a name or a sequence of names, '
+                        f'got {names!r}')
+    return tuple(names)
 
 
 def compconv_like(conv: nn.Module, cfg: dict) -> nn.Module:

@@ -9,8 +9,7 @@ from mmdet.utils import OptConfigType
 
 from ...deploy import COLLAPSE_ABOVE
 from ..pretrained import ReportedPretrainedMixin
-from ..utils import (DEFAULT_COMPCONV_CFG, check_compconv_cfg,
-                     compconv_like)
+from ..utils import DEFAULT_COMPCONV_CFG, check_compconv_cfg, compconv_like, names_tuple
 
 
 class CompConvBlockMixin:
@@ -28,7 +27,8 @@ class CompConvBlockMixin:
                  compconv_layers: Optional[Sequence[str]] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        layers = self.conv_names if compconv_layers is None else tuple(compconv_layers)
+        layers = names_tuple(compconv_layers, 'compconv_layers')
+        layers = self.conv_names if layers is None else layers
         unknown = sorted(set(layers) - set(self.conv_names))
         if unknown:
             raise ValueError(f'compconv_layers={layers!r} names {unknown}, but '
@@ -92,7 +92,7 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
         compconv_cfg: the conv config of the replaced convs; None builds a plain ResNet.
         compconv_layers: the block convs to replace: None for all of them
             (``conv1..conv3`` of a Bottleneck, ``conv1, conv2`` of a BasicBlock),
-            ``('conv2',)`` for the 3x3 convs of a Bottleneck only.
+            ``('conv2',)`` (or ``'conv2'``) for the 3x3 convs of a Bottleneck only.
         stage_with_compconv: per stage, whether its blocks (and, with
             ``compconv_downsample``, its downsample conv) use CompConv; None for all stages.
         compconv_stem: replace the stem convs too (the 7x7, or the three 3x3 of a deep stem).
@@ -127,7 +127,7 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
                              f'entry per stage (num_stages={num_stages})')
         # Read by _make_stem_layer / make_res_layer, which ResNet.__init__ calls.
         self.compconv_cfg = check_compconv_cfg(compconv_cfg)
-        self.compconv_layers = None if compconv_layers is None else tuple(compconv_layers)
+        self.compconv_layers = names_tuple(compconv_layers, 'compconv_layers')
         self.stage_with_compconv = tuple(stage_with_compconv)
         self.compconv_stem = compconv_stem
         self.compconv_downsample = compconv_downsample

@@ -8,7 +8,7 @@ from mmdet.models.necks import FPN, PAFPN
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 
-from ..utils import DEFAULT_COMPCONV_CFG, check_compconv_cfg, compconv_like
+from ..utils import DEFAULT_COMPCONV_CFG, check_compconv_cfg, compconv_like, names_tuple
 
 
 @MODELS.register_module()
@@ -47,7 +47,8 @@ class CompConvFPN(FPN):
         super().__init__(*args, **kwargs)
         compconv_cfg = check_compconv_cfg(compconv_cfg)
         groups = self.compconv_groups()
-        names = self.default_compconv_convs if compconv_convs is None else tuple(compconv_convs)
+        names = names_tuple(compconv_convs, 'compconv_convs')
+        names = self.default_compconv_convs if names is None else names
         unknown = sorted(set(names) - set(groups))
         if unknown:
             raise ValueError(f'compconv_convs={names!r} names {unknown}; '
