@@ -16,5 +16,6 @@ setup(
     packages=find_packages(include=['mmdet_compconv', 'mmdet_compconv.*']),
     python_requires='>=3.8',
     install_requires=requirements('requirements/runtime.txt'),
-    extras_require={'tests': requirements('requirements/tests.txt')},
+    extras_require={'tests': requirements('requirements/tests.txt'),
+                    'deploy': requirements('requirements/deploy.txt')},
 )
