@@ -87,8 +87,10 @@ class CompConvPlan:
         return k2 * body + tail_cost
 
 
-def _prim_channels(out_channels: int, depth: int) -> int:
-    return out_channels if depth == 0 else math.ceil(out_channels / (2 * (2**depth - 1)))
+def _prim_channels(out_channels: int, depth: int, multiple: int = 1) -> int:
+    if depth == 0:
+        return out_channels
+    return -(-math.ceil(out_channels / (2 * (2**depth - 1))) // multiple) * multiple
 
 
 def adaptive_depth(in_channels: int, c0: float, max_depth: int = MAX_DEPTH) -> int:
@@ -110,7 +112,8 @@ def plan_channels(in_channels: int,
                   out_channels: int,
                   c0: float = 128,
                   depth: Optional[int] = None,
-                  max_depth: int = MAX_DEPTH) -> CompConvPlan:
+                  max_depth: int = MAX_DEPTH,
+                  prim_multiple: int = 1) -> CompConvPlan:
     """Choose the depth and smallest unit of a CompConv (spec §2).
 
     Args:
@@ -120,6 +123,9 @@ def plan_channels(in_channels: int,
         depth: an explicit depth 0..3, or None for the adaptive depth, which is lowered
             until the plan is valid.
         max_depth: the cap of the adaptive depth, 0..3.
+        prim_multiple: round C_p up to a multiple of this (an option outside the spec, e.g.
+            the SIMD block width 8 or 16 of CPU runtimes; the overflow e grows and is
+            trimmed as usual). 1, the default, is the spec's C_p.
 
     Returns:
         The plan.
@@ -132,6 +138,9 @@ def plan_channels(in_channels: int,
         >>> p = plan_channels(512, 512)
         >>> p.depth, p.prim_channels, p.overflow, p.tail_channels
         (3, 37, 6, 142)
+        >>> p = plan_channels(512, 512, prim_multiple=16)
+        >>> p.depth, p.prim_channels, p.overflow, p.tail_channels
+        (3, 48, 160, 32)
     """
     for name, value in (('in_channels', in_channels), ('out_channels', out_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -140,10 +149,13 @@ def plan_channels(in_channels: int,
         raise ValueError(f'CompConv needs c0 > 0, got c0={c0!r}')
     if isinstance(max_depth, bool) or max_depth not in range(MAX_DEPTH + 1):
         raise ValueError(f'CompConv needs max_depth in 0..{MAX_DEPTH}, got {max_depth!r}')
+    if isinstance(prim_multiple, bool) or not isinstance(prim_multiple, int) or prim_multiple < 1:
+        raise ValueError(f'CompConv needs a positive integer prim_multiple, got {prim_multiple!r}')
     if depth is not None:
         if isinstance(depth, bool) or depth not in range(MAX_DEPTH + 1):
             raise ValueError(f'CompConv needs depth in 0..{MAX_DEPTH} or None, got {depth!r}')
-        plan = CompConvPlan(in_channels, out_channels, depth, _prim_channels(out_channels, depth))
+        plan = CompConvPlan(in_channels, out_channels, depth,
+                            _prim_channels(out_channels, depth, prim_multiple))
         problem = plan.problem()
         if problem:
             raise ValueError(f'CompConv depth={depth} does not fit in_channels={in_channels}, '
@@ -151,7 +163,8 @@ def plan_channels(in_channels: int,
         return plan
     d = adaptive_depth(in_channels, c0, max_depth)
     while True:
-        plan = CompConvPlan(in_channels, out_channels, d, _prim_channels(out_channels, d))
+        plan = CompConvPlan(in_channels, out_channels, d,
+                            _prim_channels(out_channels, d, prim_multiple))
         if plan.problem() is None:
             return plan
         d -= 1
@@ -211,6 +224,7 @@ class CompConv(nn.Module):
         c0: C_0 of the adaptive depth (the paper's CompConv128 is ``c0=128``).
         depth: an explicit depth 0..3, or None for the adaptive one.
         max_depth: cap of the adaptive depth.
+        prim_multiple: round C_p up to a multiple of this (see :func:`plan_channels`).
         tail: how A_0 is made from B_0: ``'depthwise'`` (k x k depthwise), ``'pointwise'``
             (1 x 1 depthwise) or ``'full'`` (k x k dense).
         shuffle: apply the channel shuffle.
@@ -241,6 +255,7 @@ class CompConv(nn.Module):
                  c0: float = 128,
                  depth: Optional[int] = None,
                  max_depth: int = MAX_DEPTH,
+                 prim_multiple: int = 1,
                  tail: str = 'depthwise',
                  shuffle: bool = True) -> None:
         super().__init__()
@@ -261,7 +276,7 @@ class CompConv(nn.Module):
             raise ValueError(f"CompConv supports padding_mode='zeros' only, got {padding_mode!r}")
         if tail not in TAILS:
             raise ValueError(f'CompConv tail must be one of {TAILS}, got {tail!r}')
-        plan = plan_channels(in_channels, out_channels, c0, depth, max_depth)
+        plan = plan_channels(in_channels, out_channels, c0, depth, max_depth, prim_multiple)
 
         self.plan = plan
         self.in_channels, self.out_channels = in_channels, out_channels
