@@ -173,10 +173,16 @@ def op_counts(path: str) -> dict:
 RUNTIMES = ('onnxruntime', 'openvino')
 
 
-def load_runtime(path: str, runtime: str, threads: int, profile: bool = False):
+ORT_LEVELS = ('all', 'extended', 'basic')
+
+
+def load_runtime(path: str, runtime: str, threads: int, profile: bool = False,
+                 ort_level: str = 'all'):
     """Compile an exported model for a CPU runtime; returns ``run(x: np.ndarray) -> outputs``.
 
-    ONNX Runtime: all graph optimisations, ``threads`` intra-op threads, one inter-op thread.
+    ONNX Runtime: graph optimisations up to ``ort_level`` (``'all'`` includes the NCHWc layout
+    transformer, ``'extended'`` stops before it), ``threads`` intra-op threads, one inter-op
+    thread.
     OpenVINO: the CPU plugin, ``threads`` inference threads, latency hint, and fp32 inference
     precision (OpenVINO would otherwise pick bf16 on CPUs that have it).
 
@@ -189,7 +195,10 @@ def load_runtime(path: str, runtime: str, threads: int, profile: bool = False):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if ort_level not in ORT_LEVELS:
+            raise ValueError(f'ort_level must be one of {ORT_LEVELS}, got {ort_level!r}')
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                                   f'ORT_ENABLE_{ort_level.upper()}')
         options.enable_profiling = profile
         session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
         name = session.get_inputs()[0].name
@@ -214,10 +223,11 @@ def load_runtime(path: str, runtime: str, threads: int, profile: bool = False):
     raise ValueError(f'runtime must be one of {RUNTIMES}, got {runtime!r}')
 
 
-def runtime_profile(path: str, runtime: str, threads: int, x: np.ndarray, rows: int = 10) -> str:
+def runtime_profile(path: str, runtime: str, threads: int, x: np.ndarray, rows: int = 10,
+                    ort_level: str = 'all') -> str:
     """Time per op type of one call, as the runtime itself reports it (ONNX Runtime's
     ``enable_profiling``, OpenVINO's ``PERF_COUNT``), as a Markdown table."""
-    run = load_runtime(path, runtime, threads, profile=True)
+    run = load_runtime(path, runtime, threads, profile=True, ort_level=ort_level)
     run(x)  # warm-up (first-call allocations)
     totals: dict = {}
     if runtime == 'onnxruntime':

@@ -40,7 +40,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from mmdet_compconv.deploy import COLLAPSE_ABOVE
-from mmdet_compconv.onnx_export import RUNTIMES
+from mmdet_compconv.onnx_export import ORT_LEVELS, RUNTIMES
 
 RUNTIME_MODES = ('backbone', 'backbone+neck', 'tensor')
 RUNTIME_FORMS = ('export', 'deploy', 'train')
@@ -229,6 +229,9 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument('--runtime-forms', nargs='+', choices=RUNTIME_FORMS, default=['export'],
                         help='CompConv forms exported for a runtime: export (to_export_form), '
                         'deploy (switch_to_deploy), train (as trained)')
+    parser.add_argument('--ort-levels', nargs='+', choices=ORT_LEVELS, default=['all'],
+                        help='ONNX Runtime graph optimisation levels to time each model at '
+                        '(all: with the NCHWc layout transformer; extended: without)')
     parser.add_argument('--onnx-dir', default=None,
                         help='keep the exported .onnx files here (default: a temporary dir)')
     parser.add_argument('--threads', type=int, default=2)
@@ -366,14 +369,17 @@ def run_exported(args, twin_cfg: dict, comp_cfg: dict) -> None:
     comp = build_model(comp_cfg)
     for form in args.runtime_forms:
         models[f'CompConv {form}'] = runtime_form(comp, form, args.collapse_above)
+    levels = args.ort_levels if args.runtime == 'onnxruntime' else [None]
+    columns = [(name, level) for name in models for level in levels]
+    header = [name + (f' {level}' if len(levels) > 1 else '') for name, level in columns]
     version = _runtime_version(args.runtime)
     print(f'# {os.path.basename(args.config)} on {_cpu_name()}, {args.runtime} {version}, '
           f'{args.threads} threads, batch 1, fp32, median seconds of {args.repeats} interleaved '
           f'runs after {args.warmup} warm-up; both sides exported with torch.onnx '
           f'(TorchScript, opset 17, static shape); vanilla BN folded; CompConv forms '
-          f'{args.runtime_forms} with collapse_above={args.collapse_above}')
-    header = list(models)
-    print('| size | dtype | part | ' + ' | '.join(header) + ' | ratio (best/vanilla) |')
+          f'{args.runtime_forms} with collapse_above={args.collapse_above}'
+          + (f'; ONNX Runtime optimisation levels {levels}' if levels != [None] else ''))
+    print('| size | dtype | part | ' + ' | '.join(header) + ' | ratio (best/best vanilla) |')
     print('|---' * (len(header) + 4) + '|')
     profiles = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -387,18 +393,20 @@ def run_exported(args, twin_cfg: dict, comp_cfg: dict) -> None:
                     paths[name] = os.path.join(
                         out_dir, f'{name.replace(" ", "_")}_{mode.replace("+", "_")}_{h}x{w}.onnx')
                     export_onnx(net, x, paths[name])
-                    fns[name] = _bind(load_runtime(paths[name], args.runtime, args.threads),
-                                      x.numpy())
+                for key, (name, level) in zip(header, columns):
+                    fns[key] = _bind(load_runtime(paths[name], args.runtime, args.threads,
+                                                  ort_level=level or 'all'), x.numpy())
                 med = interleaved(fns, args.warmup, args.repeats, lambda: None)
-                best_c = min(v for k, v in med.items() if k != 'vanilla')
+                best_v = min(v for k, v in med.items() if k.startswith('vanilla'))
+                best_c = min(v for k, v in med.items() if not k.startswith('vanilla'))
                 cells = ' | '.join(f'{med[k]:.3f}' for k in header)
                 print(f'| {h}x{w} | float32 | {mode} | {cells} | '
-                      f'**{best_c / med["vanilla"]:.2f}x** |', flush=True)
+                      f'**{best_c / best_v:.2f}x** |', flush=True)
                 if args.profile:
-                    for name, path in paths.items():
-                        profiles.append((f'{h}x{w} {mode} {name} ({args.runtime})',
-                                         runtime_profile(path, args.runtime, args.threads,
-                                                         x.numpy())))
+                    for key, (name, level) in zip(header, columns):
+                        profiles.append((f'{h}x{w} {mode} {key} ({args.runtime})',
+                                         runtime_profile(paths[name], args.runtime, args.threads,
+                                                         x.numpy(), ort_level=level or 'all')))
     for title, table in profiles:
         print(f'\nwhere the time goes: {title}\n{table}')
 
