@@ -254,3 +254,21 @@ def runtime_profile(path: str, runtime: str, threads: int, x: np.ndarray, rows: 
     for op, sec in sorted(totals.items(), key=lambda kv: -kv[1])[:rows]:
         lines.append(f'| {op} | {sec:.4f} | {sec / total:.0%} |')
     return '\n'.join(lines)
+
+
+def ort_optimized_op_counts(path: str, level: str = 'all') -> dict:
+    """Op counts of the graph ONNX Runtime actually runs (after its CPU graph optimisations,
+    e.g. the NCHWc layout's ``ReorderInput``/``ReorderOutput``); a structural check, no timing.
+    """
+    import tempfile
+
+    import onnxruntime as ort
+    if level not in ORT_LEVELS:
+        raise ValueError(f'level must be one of {ORT_LEVELS}, got {level!r}')
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                                   f'ORT_ENABLE_{level.upper()}')
+        options.optimized_model_filepath = os.path.join(tmp, 'optimized.onnx')
+        ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        return op_counts(options.optimized_model_filepath)
