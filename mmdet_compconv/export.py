@@ -253,9 +253,11 @@ class ExportCompConv(nn.Module):
 
 def dense_export_conv(conv: nn.Module,
                       norm: Optional[_BatchNorm] = None,
-                      in_perm: Optional[torch.Tensor] = None) -> nn.Conv2d:
+                      in_perm: Optional[torch.Tensor] = None,
+                      out_perm: Optional[torch.Tensor] = None) -> nn.Conv2d:
     """A plain (or collapsed, or depth-0 CompConv) convolution with BN folded, reading an input
-    in the physical order ``in_perm`` and writing its output in the logical order.
+    in the physical order ``in_perm`` and writing its output in the order ``out_perm`` (None:
+    the logical order).
 
     Example:
         >>> conv, bn = nn.Conv2d(4, 3, 1), nn.BatchNorm2d(3).eval()
@@ -292,6 +294,9 @@ def dense_export_conv(conv: nn.Module,
         b = (b - norm.running_mean) * gamma * inv_std + beta
     if in_perm is not None:
         w = w[:, _invert(in_perm.to(w.device))]
+    if out_perm is not None:
+        inv = _invert(out_perm.to(w.device))
+        w, b = w[inv], b[inv]
     out = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                     conv.padding, conv.dilation, bias=True).to(w.device, w.dtype)
     out.weight.data.copy_(w)
@@ -310,14 +315,8 @@ def _export_chain(parent: nn.Module, pairs: Sequence[Tuple[str, str]],
     logical order."""
     perm = None
     for i, (cname, nname) in enumerate(pairs):
-        conv, norm = getattr(parent, cname), getattr(parent, nname)
-        last = i == len(pairs) - 1
-        if (isinstance(conv, CompConv) and conv.plan.depth > 0
-                and not (collapse_above is not None and collapses(conv, collapse_above))):
-            new = ExportCompConv(conv, norm, perm, materialize=last)
-            perm = new.out_perm
-        else:
-            new, perm = dense_export_conv(conv, norm, perm), None
+        new, perm = _export_conv(getattr(parent, cname), getattr(parent, nname), perm, None,
+                                 i == len(pairs) - 1, collapse_above)
         setattr(parent, cname, new)
         setattr(parent, nname, nn.Identity())
 
@@ -340,6 +339,94 @@ def _block_pairs(block: nn.Module) -> Optional[List[Tuple[str, str]]]:
     ok = all(isinstance(getattr(block, c), (nn.Conv2d, CompConv)) and
              _foldable_norm(getattr(block, n)) for c, n in pairs)
     return pairs if ok else None
+
+
+def _conv_module_ok(cm: nn.Module) -> bool:
+    """A ConvModule whose conv and BN this module can rewrite (any activation passes a
+    channel permutation through)."""
+    from mmcv.cnn import ConvModule
+    return (isinstance(cm, ConvModule) and tuple(cm.order) == ('conv', 'norm', 'act')
+            and type(cm.conv) in (nn.Conv2d, CompConv) and cm.conv.groups == 1
+            and (not cm.with_norm or _foldable_norm(cm.norm)))
+
+
+def _stays_split(conv: nn.Module, collapse_above: Optional[float]) -> bool:
+    """Whether ``conv`` is a CompConv that the export form keeps split (not dense)."""
+    return (isinstance(conv, CompConv) and conv.plan.depth > 0
+            and not (collapse_above is not None and collapses(conv, collapse_above)))
+
+
+def _export_conv(conv: nn.Module, norm: Optional[nn.Module], in_perm: Optional[torch.Tensor],
+                 out_perm: Optional[torch.Tensor], materialize: bool,
+                 collapse_above: Optional[float]) -> Tuple[nn.Module, Optional[torch.Tensor]]:
+    """(new module, its output order): an ExportCompConv (order its own unless materialised)
+    or a dense conv (order ``out_perm``, which it can write at no cost)."""
+    if _stays_split(conv, collapse_above):
+        new = ExportCompConv(conv, norm, in_perm, materialize)
+        return new, new.out_perm
+    return dense_export_conv(conv, norm, in_perm, out_perm), out_perm
+
+
+def _rewrite_conv_module(cm: nn.Module, in_perm, out_perm, materialize, collapse_above):
+    norm = cm.norm if cm.with_norm else None
+    new, perm = _export_conv(cm.conv, norm, in_perm, out_perm, materialize, collapse_above)
+    cm.conv = new
+    if norm is not None:
+        setattr(cm, cm.norm_name, nn.Identity())
+    return perm
+
+
+def _export_fpn(neck: nn.Module, carry: bool,
+                collapse_above: Optional[float]) -> Tuple[bool, Optional[torch.Tensor]]:
+    """Rewrite an mmdet FPN (without extra convs) so that its laterals share one order (the
+    top-down sums and resizes are per channel) and, when ``carry``, its outputs are left in the
+    order of its output convs. Returns (rewritten, output order)."""
+    from mmdet.models.necks import FPN
+    from .models.necks import CompConvFPN
+    if type(neck) not in (FPN, CompConvFPN) or neck.add_extra_convs:
+        return False, None
+    laterals, outputs = list(neck.lateral_convs), list(neck.fpn_convs)
+    if not all(_conv_module_ok(cm) for cm in laterals + outputs):
+        return False, None
+
+    def own_perm(cm, in_perm):  # the order a module imposes (None: it can write any)
+        if _stays_split(cm.conv, collapse_above):
+            return ExportCompConv(cm.conv, None, in_perm).out_perm
+        return None
+
+    def common(perms):
+        perms = [p for p in perms if p is not None]
+        if any(not torch.equal(p, perms[0]) for p in perms):
+            return False, None
+        return True, (perms[0] if perms else None)
+
+    ok, lat = common([own_perm(cm, None) for cm in laterals])
+    if not ok:
+        return False, None
+    ok, out = common([own_perm(cm, lat) for cm in outputs])
+    if not ok:
+        return False, None
+    for cm in laterals:
+        _rewrite_conv_module(cm, None, lat, False, collapse_above)
+    for cm in outputs:
+        _rewrite_conv_module(cm, lat, out if carry else None, not carry, collapse_above)
+    return True, out if carry else None
+
+
+def _foldable_rpn_head(head: Optional[nn.Module]) -> bool:
+    from mmdet.models.dense_heads import RPNHead
+    return (isinstance(head, RPNHead) and type(head.rpn_conv) in (nn.Conv2d, CompConv)
+            and type(head.rpn_cls) is nn.Conv2d and type(head.rpn_reg) is nn.Conv2d)
+
+
+def _export_rpn_head(head: nn.Module, in_perm: Optional[torch.Tensor],
+                     collapse_above: Optional[float]) -> None:
+    """RPNHead.forward_single: rpn_conv, ReLU, then rpn_cls and rpn_reg read the same tensor."""
+    head.rpn_conv, perm = _export_conv(head.rpn_conv, None, in_perm, None, False,
+                                       collapse_above)
+    if perm is not None:
+        head.rpn_cls = dense_export_conv(head.rpn_cls, None, perm)
+        head.rpn_reg = dense_export_conv(head.rpn_reg, None, perm)
 
 
 def to_export_form(model: nn.Module,
@@ -382,7 +469,6 @@ def to_export_form(model: nn.Module,
         True
     """
     from mmcv.cnn import fuse_conv_bn
-    from mmdet.models.dense_heads import RPNHead
     if isinstance(model, CompConv):
         raise TypeError('to_export_form rewrites children in place; wrap a bare CompConv as '
                         'ExportCompConv(conv, materialize=True)')
@@ -401,13 +487,12 @@ def to_export_form(model: nn.Module,
         pairs = _block_pairs(module)
         if pairs is not None:
             _export_chain(module, pairs, collapse_above)
-        elif (isinstance(module, RPNHead) and isinstance(module.rpn_conv, CompConv)
-              and module.rpn_conv.plan.depth > 0):
-            conv = ExportCompConv(module.rpn_conv)
-            module.rpn_cls = dense_export_conv(module.rpn_cls, None, conv.out_perm)
-            module.rpn_reg = dense_export_conv(module.rpn_reg, None, conv.out_perm)
-            module.rpn_conv = conv
-    for parent in list(model.modules()):
+    neck, head = getattr(model, 'neck', None), getattr(model, 'rpn_head', None)
+    carry = _foldable_rpn_head(head)
+    perm = _export_fpn(neck, carry, collapse_above)[1] if isinstance(neck, nn.Module) else None
+    if carry:
+        _export_rpn_head(head, perm, collapse_above)
+    for parent in list(model.modules()):  # the rest: the logical order, the norm untouched
         for name, child in list(parent._modules.items()):
             if isinstance(child, CompConv):
                 parent._modules[name] = (dense_export_conv(child) if child.plan.depth == 0 else
