@@ -55,5 +55,6 @@ setup(
     include_package_data=True,
     python_requires='>=3.8',
     install_requires=requirements('requirements/runtime.txt'),
-    extras_require={'tests': requirements('requirements/tests.txt')},
+    extras_require={'tests': requirements('requirements/tests.txt'),
+                    'deploy': requirements('requirements/deploy.txt')},
 )

@@ -92,8 +92,10 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _prim_channels(out_channels: int, depth: int) -> int:
-    return out_channels if depth == 0 else math.ceil(out_channels / (2 * (2**depth - 1)))
+def _prim_channels(out_channels: int, depth: int, multiple: int = 1) -> int:
+    if depth == 0:
+        return out_channels
+    return -(-math.ceil(out_channels / (2 * (2**depth - 1))) // multiple) * multiple
 
 
 def adaptive_depth(in_channels: int, c0: float, max_depth: int = MAX_DEPTH) -> int:
@@ -115,7 +117,8 @@ def plan_channels(in_channels: int,
                   out_channels: int,
                   c0: float = 128,
                   depth: Optional[int] = None,
-                  max_depth: int = MAX_DEPTH) -> CompConvPlan:
+                  max_depth: int = MAX_DEPTH,
+                  prim_multiple: int = 1) -> CompConvPlan:
     """Choose the depth and smallest unit of a CompConv (spec §2).
 
     Args:
@@ -125,6 +128,9 @@ def plan_channels(in_channels: int,
         depth: an explicit depth 0..3, or None for the adaptive depth, which is lowered
             until the plan is valid.
         max_depth: the cap of the adaptive depth, 0..3.
+        prim_multiple: round C_p up to a multiple of this (an option outside the spec, e.g.
+            the SIMD block width 8 or 16 of CPU runtimes; the overflow e grows and is
+            trimmed as usual). 1, the default, is the spec's C_p.
 
     Returns:
         The plan.
@@ -137,6 +143,9 @@ def plan_channels(in_channels: int,
         >>> p = plan_channels(512, 512)
         >>> p.depth, p.prim_channels, p.overflow, p.tail_channels
         (3, 37, 6, 142)
+        >>> p = plan_channels(512, 512, prim_multiple=16)
+        >>> p.depth, p.prim_channels, p.overflow, p.tail_channels
+        (3, 48, 160, 32)
     """
     for name, value in (('in_channels', in_channels), ('out_channels', out_channels)):
         if not _is_int(value) or value < 1:
@@ -147,11 +156,14 @@ def plan_channels(in_channels: int,
     if not _is_int(max_depth) or max_depth not in range(MAX_DEPTH + 1):
         raise ValueError(f'CompConv needs an integer max_depth in 0..{MAX_DEPTH}, '
                          f'got max_depth={max_depth!r}')
+    if not _is_int(prim_multiple) or prim_multiple < 1:
+        raise ValueError(f'CompConv needs a positive integer prim_multiple, got {prim_multiple!r}')
     if depth is not None:
         if not _is_int(depth) or depth not in range(MAX_DEPTH + 1):
             raise ValueError(f'CompConv needs an integer depth in 0..{MAX_DEPTH} or None, '
                              f'got depth={depth!r}')
-        plan = CompConvPlan(in_channels, out_channels, depth, _prim_channels(out_channels, depth))
+        plan = CompConvPlan(in_channels, out_channels, depth,
+                            _prim_channels(out_channels, depth, prim_multiple))
         problem = plan.problem()
         if problem:
             raise ValueError(f'CompConv depth={depth} does not fit in_channels={in_channels}, '
@@ -159,7 +171,8 @@ def plan_channels(in_channels: int,
         return plan
     d = adaptive_depth(in_channels, c0, max_depth)
     while True:
-        plan = CompConvPlan(in_channels, out_channels, d, _prim_channels(out_channels, d))
+        plan = CompConvPlan(in_channels, out_channels, d,
+                            _prim_channels(out_channels, d, prim_multiple))
         if plan.problem() is None:
             return plan
         d -= 1
@@ -231,6 +244,7 @@ class CompConv(nn.Module):
         c0: C_0 of the adaptive depth (the paper's CompConv128 is ``c0=128``).
         depth: an explicit depth 0..3, or None for the adaptive one.
         max_depth: cap of the adaptive depth.
+        prim_multiple: round C_p up to a multiple of this (see :func:`plan_channels`).
         tail: how A_0 is made from B_0: ``'depthwise'`` (k x k depthwise), ``'pointwise'``
             (1 x 1 depthwise) or ``'full'`` (k x k dense).
         shuffle: apply the channel shuffle.
@@ -261,6 +275,7 @@ class CompConv(nn.Module):
                  c0: float = 128,
                  depth: Optional[int] = None,
                  max_depth: int = MAX_DEPTH,
+                 prim_multiple: int = 1,
                  tail: str = 'depthwise',
                  shuffle: bool = True) -> None:
         super().__init__()
@@ -281,7 +296,7 @@ class CompConv(nn.Module):
             raise ValueError(f"CompConv supports padding_mode='zeros' only, got {padding_mode!r}")
         if tail not in TAILS:
             raise ValueError(f'CompConv tail must be one of {TAILS}, got {tail!r}')
-        plan = plan_channels(in_channels, out_channels, c0, depth, max_depth)
+        plan = plan_channels(in_channels, out_channels, c0, depth, max_depth, prim_multiple)
 
         self.plan = plan
         self.in_channels, self.out_channels = in_channels, out_channels

@@ -10,9 +10,19 @@ thread count, and medians are compared, so drift within a run cancels; on a VM t
 moved by up to ~0.1 between runs, so repeat a run before trusting its second digit. For a
 two-stage detector, ``predict`` gives both RoI heads the same (the vanilla RPN's) proposals.
 
+With ``--runtime onnxruntime`` or ``--runtime openvino`` (the latter an optional extra,
+``pip install .[deploy]``) both sides are exported the same way (TorchScript exporter, opset 17,
+static shape) for each part (``backbone``, ``backbone+neck``, ``tensor``: backbone, neck and
+dense head) and run by that runtime; the vanilla side with BN folded, the CompConv side in the
+forms of ``--runtime-forms`` (default its export form, ``mmdet_compconv.export``); the ratio
+takes the fastest CompConv form. ``--profile`` then prints the runtime's own per-op profile.
+
 Example:
     python tools/analysis_tools/benchmark_latency.py \
         configs/compconv/faster-rcnn_compconv128-r50_fpn_1x_coco.py --sizes 224x224 800x1216
+    python tools/analysis_tools/benchmark_latency.py \
+        configs/compconv/faster-rcnn_compconv128-r50_fpn_1x_coco.py --sizes 800x1216 \
+        --runtime onnxruntime --modes backbone tensor
 """
 from __future__ import annotations
 
@@ -30,6 +40,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from mmdet_compconv.deploy import COLLAPSE_ABOVE
+from mmdet_compconv.onnx_export import ORT_LEVELS, RUNTIMES
+
+RUNTIME_MODES = ('backbone', 'backbone+neck', 'tensor')
+RUNTIME_FORMS = ('export', 'deploy', 'train')
 
 VANILLA_TYPES = {
     'CompConvResNet': 'ResNet',
@@ -206,9 +220,20 @@ def main(argv: List[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='a detector config with CompConv parts')
     parser.add_argument('--sizes', nargs='+', type=parse_size, default=[(224, 224), (800, 1216)])
-    parser.add_argument('--modes', nargs='+', default=['backbone', 'backbone+neck', 'tensor',
-                                                         'predict', 'train'],
-                        choices=['backbone', 'backbone+neck', 'tensor', 'predict', 'train'])
+    parser.add_argument('--modes', nargs='+', default=None,
+                        choices=['backbone', 'backbone+neck', 'tensor', 'predict', 'train'],
+                        help='default: all (torch), backbone backbone+neck tensor (runtimes)')
+    parser.add_argument('--runtime', choices=['torch'] + list(RUNTIMES), default='torch',
+                        help='run eager PyTorch, or export to ONNX and run ONNX Runtime or '
+                        'OpenVINO')
+    parser.add_argument('--runtime-forms', nargs='+', choices=RUNTIME_FORMS, default=['export'],
+                        help='CompConv forms exported for a runtime: export (to_export_form), '
+                        'deploy (switch_to_deploy), train (as trained)')
+    parser.add_argument('--ort-levels', nargs='+', choices=ORT_LEVELS, default=['all'],
+                        help='ONNX Runtime graph optimisation levels to time each model at '
+                        '(all: with the NCHWc layout transformer; extended: without)')
+    parser.add_argument('--onnx-dir', default=None,
+                        help='keep the exported .onnx files here (default: a temporary dir)')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=7)
@@ -228,6 +253,16 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument('--probe', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.modes is None:
+        args.modes = (['backbone', 'backbone+neck', 'tensor', 'predict', 'train']
+                      if args.runtime == 'torch' else list(RUNTIME_MODES))
+    if args.runtime != 'torch':
+        bad = [m for m in args.modes if m not in RUNTIME_MODES]
+        if bad:
+            parser.error(f'--runtime {args.runtime} exports {RUNTIME_MODES}; --modes {bad} '
+                         'need PyTorch (box decoding, NMS and RoI heads are not exported)')
+        if args.fp16:
+            parser.error(f'--runtime {args.runtime} runs fp32 on the CPU: drop --fp16')
 
     import mmdet_compconv  # noqa: F401
     from mmdet.utils import register_all_modules
@@ -243,6 +278,10 @@ def main(argv: List[str] = None) -> None:
         side, h, w = args.probe.split(':')
         print(json.dumps(train_probe(comp_cfg if side == 'compconv' else twin_cfg,
                                      int(h), int(w), steps=3)))
+        return
+
+    if args.runtime != 'torch':
+        run_exported(args, twin_cfg, comp_cfg)
         return
 
     device = torch.device(args.device)
@@ -307,6 +346,78 @@ def main(argv: List[str] = None) -> None:
             print(f'  {side:8s}: {r["step_s"]:.3f} s/step, peak memory +{r["peak_mb"]:.0f} MB')
         print(f'  ratio: {res["compconv"]["step_s"] / res["vanilla"]["step_s"]:.2f}x time, '
               f'{res["compconv"]["peak_mb"] / res["vanilla"]["peak_mb"]:.2f}x memory')
+
+
+def runtime_form(model: torch.nn.Module, form: str, collapse_above: Optional[float]):
+    """A copy of ``model`` in a form to export: ``export`` (:func:`to_export_form`), ``deploy``
+    (switch_to_deploy + BN folded) or ``train`` (as trained, eval mode)."""
+    from mmdet_compconv.export import to_export_form
+    if form == 'export':
+        return to_export_form(copy.deepcopy(model).eval(), collapse_above)
+    if form == 'deploy':
+        return fastest_form(model, collapse_above)
+    return copy.deepcopy(model).eval()
+
+
+def run_exported(args, twin_cfg: dict, comp_cfg: dict) -> None:
+    """The interleaved table with both sides exported to ONNX and run by ``args.runtime``."""
+    import tempfile
+
+    from mmdet_compconv.onnx_export import (DenseDetector, export_onnx, load_runtime,
+                                            runtime_profile)
+    models = {'vanilla': runtime_form(build_model(twin_cfg), 'deploy', None)}
+    comp = build_model(comp_cfg)
+    for form in args.runtime_forms:
+        models[f'CompConv {form}'] = runtime_form(comp, form, args.collapse_above)
+    levels = args.ort_levels if args.runtime == 'onnxruntime' else [None]
+    columns = [(name, level) for name in models for level in levels]
+    header = [name + (f' {level}' if len(levels) > 1 else '') for name, level in columns]
+    version = _runtime_version(args.runtime)
+    print(f'# {os.path.basename(args.config)} on {_cpu_name()}, {args.runtime} {version}, '
+          f'{args.threads} threads, batch 1, fp32, median seconds of {args.repeats} interleaved '
+          f'runs after {args.warmup} warm-up; both sides exported with torch.onnx '
+          f'(TorchScript, opset 17, static shape); vanilla BN folded; CompConv forms '
+          f'{args.runtime_forms} with collapse_above={args.collapse_above}'
+          + (f'; ONNX Runtime optimisation levels {levels}' if levels != [None] else ''))
+    print('| size | dtype | part | ' + ' | '.join(header) + ' | ratio (best/best vanilla) |')
+    print('|---' * (len(header) + 4) + '|')
+    profiles = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = args.onnx_dir or tmp
+        for h, w in args.sizes:
+            x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+            for mode in args.modes:
+                fns, paths = {}, {}
+                for name, model in models.items():
+                    net = DenseDetector(model, mode).eval()
+                    paths[name] = os.path.join(
+                        out_dir, f'{name.replace(" ", "_")}_{mode.replace("+", "_")}_{h}x{w}.onnx')
+                    export_onnx(net, x, paths[name])
+                for key, (name, level) in zip(header, columns):
+                    fns[key] = _bind(load_runtime(paths[name], args.runtime, args.threads,
+                                                  ort_level=level or 'all'), x.numpy())
+                med = interleaved(fns, args.warmup, args.repeats, lambda: None)
+                best_v = min(v for k, v in med.items() if k.startswith('vanilla'))
+                best_c = min(v for k, v in med.items() if not k.startswith('vanilla'))
+                cells = ' | '.join(f'{med[k]:.3f}' for k in header)
+                print(f'| {h}x{w} | float32 | {mode} | {cells} | '
+                      f'**{best_c / best_v:.2f}x** |', flush=True)
+                if args.profile:
+                    for key, (name, level) in zip(header, columns):
+                        profiles.append((f'{h}x{w} {mode} {key} ({args.runtime})',
+                                         runtime_profile(paths[name], args.runtime, args.threads,
+                                                         x.numpy(), ort_level=level or 'all')))
+    for title, table in profiles:
+        print(f'\nwhere the time goes: {title}\n{table}')
+
+
+def _bind(run, x):
+    return lambda: run(x)
+
+
+def _runtime_version(runtime: str) -> str:
+    import importlib
+    return getattr(importlib.import_module(runtime), '__version__', '?')
 
 
 def parse_fraction(text: str) -> Optional[float]:

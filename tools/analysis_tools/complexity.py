@@ -32,19 +32,19 @@ from mmdet_compconv.complexity import conv_layers, count_macs  # noqa: E402
 VARIANTS = ('vanilla', '3x3', 'all')
 
 
-def backbone_cfg(depth: int, variant: str, c0: float = 128) -> dict:
+def backbone_cfg(depth: int, variant: str, c0: float = 128, prim_multiple: int = 1) -> dict:
     """The backbone config of ``R{depth}-{variant}``."""
     if variant == 'vanilla':
         return dict(type='ResNet', depth=depth)
     layers = ('conv2', ) if variant == '3x3' and depth >= 50 else None
     return dict(type='CompConvResNet', depth=depth, compconv_layers=layers,
-                compconv_cfg=dict(type='CompConv', c0=c0))
+                compconv_cfg=dict(type='CompConv', c0=c0, prim_multiple=prim_multiple))
 
 
-def build(depth: int, variant: str, c0: float = 128) -> nn.Module:
+def build(depth: int, variant: str, c0: float = 128, prim_multiple: int = 1) -> nn.Module:
     """Build the backbone on the meta device (no memory, no real arithmetic)."""
     with torch.device('meta'):
-        model = MODELS.build(backbone_cfg(depth, variant, c0))
+        model = MODELS.build(backbone_cfg(depth, variant, c0, prim_multiple))
     model.eval()  # mmdet's ResNet.train returns None: no chaining
     return model
 
@@ -73,7 +73,7 @@ def parse_model(text: str) -> Tuple[int, str]:
 
 
 def summary_table(depths: Sequence[int], sizes: Sequence[Tuple[int, int]],
-                  c0: float) -> Tuple[List[str], bool]:
+                  c0: float, prim_multiple: int = 1) -> Tuple[List[str], bool]:
     """Markdown lines of the params / MACs table, and whether every count matched."""
     head = ['Model', 'Variant', 'Params (M)', 'ratio']
     for h, w in sizes:
@@ -83,7 +83,7 @@ def summary_table(depths: Sequence[int], sizes: Sequence[Tuple[int, int]],
     for depth in depths:
         base = {}
         for variant in VARIANTS:
-            model = build(depth, variant, c0)
+            model = build(depth, variant, c0, prim_multiple)
             params = sum(p.numel() for p in model.parameters())
             cells = [f'R{depth}', variant, f'{params / 1e6:.2f}',
                      f'{params / base.setdefault("params", params):.3f}']
@@ -97,9 +97,10 @@ def summary_table(depths: Sequence[int], sizes: Sequence[Tuple[int, int]],
     return lines, ok
 
 
-def per_layer_table(depth: int, variant: str, size: Tuple[int, int], c0: float) -> List[str]:
+def per_layer_table(depth: int, variant: str, size: Tuple[int, int], c0: float,
+                    prim_multiple: int = 1) -> List[str]:
     """Markdown lines of the per-layer view of one model."""
-    model = build(depth, variant, c0)
+    model = build(depth, variant, c0, prim_multiple)
     x = torch.empty(1, 3, *size, device='meta')
     layers = conv_layers(model, x)
     head = ['layer', 'C_in', 'C_out', 'k', 'stride', 'd', 'C_p', 'MACs (M)', 'ratio']
@@ -130,11 +131,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--per-layer', type=parse_model, metavar='MODEL',
                         help='also print the per-layer view of MODEL, e.g. R50-all, R50-3x3')
     parser.add_argument('--per-layer-size', type=parse_size, default=(224, 224))
+    parser.add_argument('--prim-multiple', type=int, default=1,
+                        help='round C_p up to a multiple of this (e.g. the SIMD width 8 or 16; '
+                        'an option outside the spec, default 1: the spec)')
     args = parser.parse_args(argv)
 
-    lines, ok = summary_table(args.depths, args.sizes, args.c0)
-    print(f'Backbone params and MACs (mmdet ResNet without fc, one image, c0={args.c0:g}); '
-          'ratio vs vanilla.')
+    lines, ok = summary_table(args.depths, args.sizes, args.c0, args.prim_multiple)
+    print(f'Backbone params and MACs (mmdet ResNet without fc, one image, c0={args.c0:g}'
+          + (f', C_p rounded up to a multiple of {args.prim_multiple}'
+             if args.prim_multiple > 1 else '') + '); ratio vs vanilla.')
     print('\n'.join(lines))
     print('R18/R34 are made of BasicBlocks, whose convs are all 3x3: there 3x3 = all.')
     print('MACs: torch FlopCounterMode / 2; ' +
@@ -142,7 +147,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
            'counts marked (!) DIFFER from the analytic per-layer sum.'))
     if args.per_layer:
         print()
-        print('\n'.join(per_layer_table(*args.per_layer, args.per_layer_size, args.c0)))
+        print('\n'.join(per_layer_table(*args.per_layer, args.per_layer_size, args.c0,
+                                         args.prim_multiple)))
     return 0 if ok else 1
 
 
