@@ -46,7 +46,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--metrics', help="tools/test.py's metrics JSON (coco/bbox_mAP) for "
                         'Results; without it the entry has no Results')
     parser.add_argument('--url-base', help='where --out-dir will be served (http(s)://... or a '
-                        'directory); default: the absolute --out-dir')
+                        'directory); without it the entry gets no Weights (the file is '
+                        'published but hosted nowhere yet)')
     parser.add_argument('--metafile', type=Path, help='the metafile listing the config '
                         '(default: metafile.yml next to the config)')
     parser.add_argument('--training-resources', help="e.g. '1x CPU (2 cores)', '8x V100 GPUs'")
@@ -73,8 +74,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.metrics:
         with open(args.metrics) as f:
             results = results_from_metrics(json.load(f), metadata['Training Data'])
-    base = args.url_base or osp.abspath(args.out_dir)
-    weights = f'{base.rstrip("/")}/{osp.basename(published)}'
+    weights = None
+    if args.url_base:
+        weights = f'{args.url_base.rstrip("/")}/{osp.basename(published)}'
+    else:
+        print(f'no --url-base: the entry gets no Weights; host {published} and publish again '
+              f'with --url-base to add them')
     entry = update_entry(metafile['Models'][index], metadata, results, weights)
     print(yaml.safe_dump([entry], sort_keys=False, width=100), end='')
     if args.write:
