@@ -10,6 +10,7 @@ from .deploy import DeployedCompConv, collapse_pointwise, switch_to_deploy
 from .complexity import compconv_macs, compconv_params, conv_layers, conv_macs, count_macs
 from . import checkpoint  # noqa: F401  (safe checkpoint loading on torch >= 2.6)
 from . import models  # noqa: F401  (registers the mmdet modules)
+from . import datasets  # noqa: F401  (registers the datasets)
 
 __version__ = '0.1.0'
 
