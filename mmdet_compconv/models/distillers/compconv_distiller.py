@@ -304,7 +304,8 @@ class CompConvDistiller(BaseModel):
             finally:
                 for handle in handles:
                     handle.remove()
-            losses.update({k: _scaled(v, self.task_loss_weight) for k, v in task.items()})
+            losses.update({k: _scaled(v, self.task_loss_weight) if 'loss' in k else v
+                           for k, v in task.items()})  # not the logged 'acc'
             s_stages = records['stages'][1]
             s_neck = records['neck'][1] if use_neck else ()
         else:
