@@ -288,9 +288,11 @@ class CompConvDistiller(BaseModel):
         """Stage (and neck) outputs of the end-to-end student against the teacher's,
         plus the student's own task loss when ``task_loss_weight > 0``."""
         use_neck = bool(self.neck_loss_weight)
-        with torch.no_grad():
-            t_stages = backbone_of(self.teacher)(inputs)
-            t_neck = self.teacher.neck(t_stages) if use_neck else ()
+        t_stages, t_neck = (), ()
+        if self.stage_loss_weight or use_neck:  # else a plain fine-tune: no teacher forward
+            with torch.no_grad():
+                t_stages = backbone_of(self.teacher)(inputs)
+                t_neck = self.teacher.neck(t_stages) if use_neck else ()
         losses: LossDict = {}
         if self.task_loss_weight:
             records: dict = {}
