@@ -10,6 +10,7 @@ import pytest
 import torch
 from mmdet.utils import register_all_modules
 from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
@@ -336,3 +337,24 @@ class ResumeProbe(Hook):
     def before_train(self, runner):
         self.seen['iter'] = runner.iter
         self.seen['state'] = copy.deepcopy(runner.model.state_dict())
+
+
+def test_fine_tune_adds_task_loss_and_distills_the_neck_of_the_same_forward():
+    cfg = Config.fromfile('configs/distill/faster-rcnn_compconv128-r18_fpn_distill-r18-ft-4e_shapes.py')
+    cfg.model.teacher_ckpt = None
+    cfg.model.task_loss_weight = 0.5
+    model = MODELS.build(cfg.model).train()
+    data = model.data_preprocessor(
+        demo_mm_inputs(2, [[3, 64, 64]] * 2, num_classes=5, num_items=[2, 3]), True)
+    torch.manual_seed(0)
+    losses = model(**data, mode='loss')
+    with torch.no_grad():
+        s_neck = model.student.extract_feat(data['inputs'])
+        t_neck = model.teacher.extract_feat(data['inputs'])
+    for i in range(5):
+        assert torch.allclose(losses[f'loss_distill_neck{i}'],
+                              model.distill_loss(s_neck[i], t_neck[i]), rtol=1e-4)
+    torch.manual_seed(0)
+    task = model.student.loss(data['inputs'], data['data_samples'])
+    assert torch.allclose(losses['loss_cls'], 0.5 * task['loss_cls'], rtol=1e-4)
+    assert torch.equal(losses['acc'], task['acc'])  # logged, not a loss: not scaled
