@@ -16,6 +16,7 @@ from .complexity import compconv_macs, compconv_params, conv_layers, conv_macs, 
 from . import checkpoint  # noqa: F401  (safe checkpoint loading on torch >= 2.6)
 from . import conv_module_guard  # noqa: F401  (ConvModule options CompConv cannot take)
 from . import models  # noqa: F401  (registers the mmdet modules)
+from . import datasets  # noqa: F401  (registers the datasets)
 from . import hub, registry  # noqa: F401  (mmengine.hub and mmdet_compconv:: config paths)
 
 __version__ = '0.1.0'

@@ -3,9 +3,12 @@
 # Everything else (data, 1x schedule, runtime) is mmdet's faster-rcnn_r50_fpn_1x_coco.py.
 #
 # The backbone starts from an ImageNet-pretrained CompConv128 ResNet-50 that you provide:
-# no public CompConv ImageNet weights exist (see README.md, "Pretrained backbones"). A missing
-# file stops training at weight initialisation with FileNotFoundError; without such weights,
-# use the from-scratch config faster-rcnn_compconv128-r50-scratch_fpn_gn-all_6x_coco.py.
+# no public CompConv ImageNet weights exist (see README.md, "Pretrained backbones"). Make it by
+# distillation from torchvision's ResNet-50 on COCO images, without labels:
+# configs/distill/compconv128-r50_distill-r50-tv_8xb16-20k_coco-images.py (README.md, "From
+# nothing to a trained CompConv detector"). A missing file stops training at weight
+# initialisation with FileNotFoundError; without such weights, use the from-scratch config
+# faster-rcnn_compconv128-r50-scratch_fpn_gn-all_6x_coco.py.
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmdet_compconv'], allow_failed_imports=False)
 

@@ -1,0 +1,20 @@
+# Fine-tune the distilled CompConv128 Faster R-CNN-R18 (the output of
+# faster-rcnn_compconv128-r18_fpn_distill-r18_shapes.py) with labels for 4 epochs: its own
+# detection loss plus neck-feature distillation from the frozen vanilla teacher (its FPN
+# outputs, per-channel-normalised MSE, weight neck_loss_weight). Data, schedule and seed are
+# those of the control, faster-rcnn_r18_fpn_ft-4e_shapes.py. The checkpoint is an ordinary
+# checkpoint of configs/shapes/faster-rcnn_compconv128-r18_fpn_shapes.py.
+_base_ = './faster-rcnn_r18_fpn_ft-4e_shapes.py'
+
+load_from = 'work_dirs/faster-rcnn_compconv128-r18_fpn_distill-r18_shapes/iter_400.pth'
+model = dict(
+    _delete_=True,
+    type='CompConvDistiller',
+    teacher='{{fileDirname}}/../shapes/faster-rcnn_r18_fpn_shapes.py',
+    teacher_ckpt='work_dirs/faster-rcnn_r18_fpn_shapes/epoch_8.pth',
+    student='{{fileDirname}}/../shapes/faster-rcnn_compconv128-r18_fpn_shapes.py',
+    blockwise_iters=0,
+    stage_loss_weight=0.0,
+    neck_loss_weight=1.0,
+    task_loss_weight=1.0)
+model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)

@@ -1,0 +1,323 @@
+"""Distilling a vanilla model (teacher) into its CompConv twin (student) under mmengine."""
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.hub import get_config
+from mmengine.logging import MessageHub, print_log
+from mmengine.model import BaseModel
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType, OptConfigType
+
+from ...compconv import CompConv
+from .structure import backbone_of, check_student_fits_teacher, compconv_modules, residual_blocks
+from .teacher_checkpoint import load_teacher_checkpoint
+
+LossDict = Dict[str, Union[torch.Tensor, List[torch.Tensor]]]
+#: Module names whose state stays under the distiller; every other key is the student's.
+OWN_MODULES = ('student', 'data_preprocessor', 'distill_loss')
+
+
+def model_config(model: Union[str, ConfigType]) -> ConfigType:
+    """``model`` itself, or the ``model`` of the config file it names (``mmdet::`` works).
+
+    Example:
+        >>> model_config(dict(type='ResNet', depth=18))
+        {'type': 'ResNet', 'depth': 18}
+    """
+    if isinstance(model, str):
+        return (get_config(model) if '::' in model else Config.fromfile(model)).model
+    return model
+
+
+def _record(store: dict, name: str, module: nn.Module, args: tuple, output) -> None:
+    store[name] = (args[0], output)
+
+
+def _scaled(value, weight: float):
+    if weight == 1:
+        return value
+    return [v * weight for v in value] if isinstance(value, list) else value * weight
+
+
+def _student_keys_only(module: nn.Module, state_dict: dict, prefix: str, local_metadata) -> None:
+    """State-dict post-hook: ``student.x`` -> ``x``, so a checkpoint is the student's own."""
+    student = prefix + 'student.'
+    items = list(state_dict.items())
+    state_dict.clear()
+    for key, value in items:
+        state_dict[prefix + key[len(student):] if key.startswith(student) else key] = value
+    metadata = getattr(state_dict, '_metadata', None)
+    if metadata is not None:
+        for key in [k for k in metadata if k == student[:-1] or k.startswith(student)]:
+            metadata[prefix + key[len(student):] if key != student[:-1] else prefix[:-1]] = \
+                metadata.pop(key)
+
+
+def _to_distiller_keys(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load pre-hook, the inverse of :func:`_student_keys_only`.
+
+    A student checkpoint (ours, or an ordinary mmdet checkpoint of the student model, e.g. a
+    ``load_from``) loads into the distiller; ``teacher.`` keys (a checkpoint that kept its
+    teacher) are dropped, since the teacher comes from ``teacher_ckpt``.
+    """
+    own = tuple(f'{prefix}{name}.' for name in OWN_MODULES)
+    for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(own)]:
+        value = state_dict.pop(key)
+        if not key.startswith(prefix + 'teacher.'):
+            state_dict[f'{prefix}student.{key[len(prefix):]}'] = value
+
+
+@MODELS.register_module()
+class CompConvDistiller(BaseModel):
+    """A CompConv student learning from its frozen vanilla twin, trained by mmengine's Runner.
+
+    Teacher and student are both backbones (e.g. ``ResNet`` / ``CompConvResNet``) or both
+    detectors with the same residual blocks and stage outputs. The teacher is frozen, always in
+    eval mode, and deliberately *not* a submodule: it is in no optimizer, no DDP bucket and no
+    checkpoint (it moves with the distiller between devices). A checkpoint of the distiller holds
+    the student's own keys only (``backbone.layer1...`` for a detector, ``layer1...`` for a
+    backbone), so ``load_from`` / ``init_cfg=dict(type='Pretrained', ...)`` take it as an ordinary
+    checkpoint, and ``--resume`` / ``load_from`` map those keys back.
+
+    ``init_weights`` (the Runner calls it before training) loads ``teacher_ckpt`` into the
+    teacher and copies into the student every parameter and buffer whose name and shape match
+    (for a detector: stem, shortcuts, norms, neck and heads), logging what is left to learn.
+
+    Training, by iteration (mmengine's ``iter``, so a resumed run continues in its phase):
+
+    * ``iter < blockwise_iters`` (phase 1, block-wise): every student residual block holding a
+      CompConv gets its teacher block's input, recorded by forward hooks in one teacher
+      forward, and learns to reproduce the teacher block's output; all blocks at once. Losses
+      ``loss_block_<layerX_Y>``.
+    * afterwards (phase 2, chained): the student runs end to end;
+      ``stage_loss_weight`` matches the backbone outputs the neck reads
+      (``loss_distill_stage<i>``), ``neck_loss_weight`` the neck outputs of a detector
+      (``loss_distill_neck<i>``), and ``task_loss_weight`` adds the student detector's own loss
+      (labels needed). ``blockwise_iters=0, task_loss_weight=1, neck_loss_weight>0`` is a
+      fine-tune with neck-feature distillation.
+
+    Args:
+        teacher: config of the vanilla model (a backbone or a whole detector), or the path of
+            a config file whose ``model`` it is (e.g. ``'mmdet::faster_rcnn/...py'``). Its
+            own init_cfg is never run: the weights come from ``teacher_ckpt``.
+        student: the CompConv model, of the same kind, given the same way.
+        teacher_ckpt: the teacher's weights (see :func:`load_teacher_checkpoint`); None keeps
+            the teacher as built (tests only: a warning is logged).
+        blockwise_iters: length of phase 1.
+        stage_loss_weight / neck_loss_weight / task_loss_weight: phase-2 loss weights (>= 0).
+        distill_loss: the feature loss, by default :class:`ChannelNormMSELoss`.
+        data_preprocessor: default: the student detector's.
+        init_cfg: the distiller's own init_cfg (the student's are in ``student``).
+
+    Raises:
+        ValueError: a student that is not the teacher's block-for-block twin, a teacher with
+            CompConv layers, bad loss weights, or, without task loss (pure distillation),
+            frozen student CompConvs (``frozen_stages``) or ``norm_eval=True``.
+
+    Example:
+        >>> import torch
+        >>> distiller = CompConvDistiller(
+        ...     teacher=dict(type='ResNet', depth=18, norm_eval=False),
+        ...     student=dict(type='CompConvResNet', depth=18, norm_eval=False),
+        ...     teacher_ckpt=None, blockwise_iters=10,
+        ...     data_preprocessor=dict(type='mmdet.DetDataPreprocessor'))
+        >>> losses = distiller(torch.rand(2, 3, 32, 32), mode='loss')
+        >>> sorted(losses)[:3]
+        ['loss_block_layer1_0', 'loss_block_layer1_1', 'loss_block_layer2_0']
+        >>> sorted(distiller.state_dict())[:2]
+        ['bn1.bias', 'bn1.num_batches_tracked']
+    """
+
+    def __init__(self,
+                 teacher: Union[str, ConfigType],
+                 student: Union[str, ConfigType],
+                 teacher_ckpt: Optional[str],
+                 blockwise_iters: int = 0,
+                 stage_loss_weight: float = 1.0,
+                 neck_loss_weight: float = 0.0,
+                 task_loss_weight: float = 0.0,
+                 distill_loss: ConfigType = dict(type='ChannelNormMSELoss'),
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptConfigType = None) -> None:
+        student_model = MODELS.build(model_config(student))
+        if data_preprocessor is None:
+            data_preprocessor = getattr(student_model, 'data_preprocessor', None)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.student = student_model
+        teacher_model = MODELS.build(model_config(teacher))
+        check_student_fits_teacher(teacher_model, self.student)
+        teacher_model.requires_grad_(False)
+        teacher_model.eval()  # (mmdet's ResNet.train returns None, so no chaining)
+        self._teacher = (teacher_model, )  # a tuple: not a submodule (see class doc)
+        self.teacher_ckpt = teacher_ckpt
+        self._check_schedule(blockwise_iters, stage_loss_weight, neck_loss_weight,
+                             task_loss_weight)
+        self.blockwise_iters = blockwise_iters
+        self.stage_loss_weight = stage_loss_weight
+        self.neck_loss_weight = neck_loss_weight
+        self.task_loss_weight = task_loss_weight
+        self.distill_loss = MODELS.build(distill_loss)
+        s_blocks = residual_blocks(backbone_of(self.student))
+        #: the student blocks phase 1 trains: those holding a CompConv
+        self.distilled_blocks = [n for n, b in s_blocks.items()
+                                 if any(isinstance(m, CompConv) for m in b.modules())]
+        self._check_student_trainable()
+        self.register_state_dict_post_hook(_student_keys_only)
+        self.register_load_state_dict_pre_hook(_to_distiller_keys)
+
+    def _check_schedule(self, blockwise_iters, stage_w, neck_w, task_w) -> None:
+        if not isinstance(blockwise_iters, int) or blockwise_iters < 0:
+            raise ValueError(f'blockwise_iters must be an int >= 0, got {blockwise_iters!r}')
+        for name, w in dict(stage_loss_weight=stage_w, neck_loss_weight=neck_w,
+                            task_loss_weight=task_w).items():
+            if not isinstance(w, (int, float)) or w < 0:
+                raise ValueError(f'{name} must be a number >= 0, got {w!r}')
+        if stage_w == neck_w == task_w == 0:
+            raise ValueError('stage_loss_weight, neck_loss_weight and task_loss_weight are all 0: '
+                             'phase 2 would have no loss')
+        is_detector = hasattr(self.student, 'backbone')
+        if not is_detector and (neck_w or task_w):
+            raise ValueError(f'neck_loss_weight={neck_w} / task_loss_weight={task_w} need a '
+                             f'detector student, got the backbone {type(self.student).__name__}')
+        if is_detector and neck_w and getattr(self.student, 'neck', None) is None:
+            raise ValueError(f'neck_loss_weight={neck_w}, but the student has no neck')
+
+    def _check_student_trainable(self) -> None:
+        if self.task_loss_weight:  # a fine-tune: frozen stages and norm_eval are the user's call
+            return
+        frozen = [n for n in compconv_modules(self.student)
+                  if not any(p.requires_grad
+                             for p in self.student.get_submodule(n).parameters())]
+        if frozen:
+            raise ValueError(f'{len(frozen)} student CompConvs are frozen and could not learn '
+                             f'(frozen_stages? set frozen_stages=-1 in the student backbone): '
+                             f'{frozen[:5]}')
+        if getattr(backbone_of(self.student), 'norm_eval', False):
+            raise ValueError(
+                f'the student backbone has norm_eval=True: its BatchNorms would keep the '
+                f"teacher's statistics, which a CompConv does not reproduce; set "
+                f'norm_eval=False for distillation')
+
+    @property
+    def teacher(self) -> nn.Module:
+        """The frozen teacher (eval mode, no gradients, not a submodule)."""
+        return self._teacher[0]
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self.teacher._apply(fn, *args, **kwargs)  # .to(device), .half()... move it along
+        return self
+
+    def init_weights(self) -> None:
+        """The student's own init, then the teacher's weights, then copy what fits."""
+        super().init_weights()
+        if self.teacher_ckpt is None:
+            print_log('CompConvDistiller: teacher_ckpt=None, the teacher keeps its random '
+                      'initialisation', logger='current', level=logging.WARNING)
+        else:
+            load_teacher_checkpoint(self.teacher, self.teacher_ckpt)
+        self.copy_from_teacher()
+
+    def copy_from_teacher(self) -> Tuple[List[str], List[str]]:
+        """Copy every teacher tensor whose name and shape the student shares; log a report.
+
+        Returns:
+            The copied student keys and the student modules left to learn.
+        """
+        own = self.student.state_dict()
+        fit = {k: v for k, v in self.teacher.state_dict().items()
+               if k in own and own[k].shape == v.shape}
+        self.student.load_state_dict(fit, strict=False)
+        left = list(dict.fromkeys(k.rsplit('.', 1)[0] for k in own if k not in fit))
+        compconvs = set(compconv_modules(self.student))
+        inside = [m for m in left if any(m == c or m.startswith(c + '.') for c in compconvs)]
+        others = [m for m in left if m not in inside]
+        print_log(
+            f'CompConvDistiller: copied {len(fit)}/{len(own)} student tensors '
+            f'({sum(v.numel() for v in fit.values()):,} values) from the teacher; left to learn: '
+            f'{len(compconvs)} CompConvs ({len(inside)} modules)'
+            + (f' and {len(others)} other modules: {others}' if others else ''),
+            logger='current', level=logging.INFO)
+        return list(fit), left
+
+    def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = 'tensor'):
+        """``loss``: the distillation losses; ``predict`` / ``tensor``: the student's."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            if not hasattr(self.student, 'backbone'):
+                raise ValueError(f'mode="predict" needs a detector student, this one is the '
+                                 f'backbone {type(self.student).__name__}')
+            return self.student(inputs, data_samples, mode='predict')
+        if mode == 'tensor':
+            if hasattr(self.student, 'backbone'):
+                return self.student(inputs, data_samples, mode='tensor')
+            return self.student(inputs)
+        raise ValueError(f'mode must be "loss", "predict" or "tensor", got {mode!r}')
+
+    def loss(self, inputs: torch.Tensor, data_samples=None) -> LossDict:
+        """Phase 1 or phase 2 losses, by the Runner's current iteration."""
+        if MessageHub.get_current_instance().get_info('iter', 0) < self.blockwise_iters:
+            return self.blockwise_loss(inputs)
+        return self.chained_loss(inputs, data_samples)
+
+    def blockwise_loss(self, inputs: torch.Tensor) -> LossDict:
+        """Each CompConv block, fed its teacher block's input, matches that block's output."""
+        t_blocks = residual_blocks(backbone_of(self.teacher))
+        s_blocks = residual_blocks(backbone_of(self.student))
+        records: dict = {}
+        handles = [t_blocks[n].register_forward_hook(partial(_record, records, n))
+                   for n in self.distilled_blocks]
+        try:
+            with torch.no_grad():
+                backbone_of(self.teacher)(inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return {f'loss_block_{n.replace(".", "_")}':
+                self.distill_loss(s_blocks[n](records[n][0]), records[n][1])
+                for n in self.distilled_blocks}
+
+    def chained_loss(self, inputs: torch.Tensor, data_samples=None) -> LossDict:
+        """Stage (and neck) outputs of the end-to-end student against the teacher's,
+        plus the student's own task loss when ``task_loss_weight > 0``."""
+        use_neck = bool(self.neck_loss_weight)
+        t_stages, t_neck = (), ()
+        if self.stage_loss_weight or use_neck:  # else a plain fine-tune: no teacher forward
+            with torch.no_grad():
+                t_stages = backbone_of(self.teacher)(inputs)
+                t_neck = self.teacher.neck(t_stages) if use_neck else ()
+        losses: LossDict = {}
+        if self.task_loss_weight:
+            records: dict = {}
+            handles = [backbone_of(self.student).register_forward_hook(
+                partial(_record, records, 'stages'))]
+            if use_neck:
+                handles.append(self.student.neck.register_forward_hook(
+                    partial(_record, records, 'neck')))
+            try:
+                task = self.student.loss(inputs, data_samples)
+            finally:
+                for handle in handles:
+                    handle.remove()
+            losses.update({k: _scaled(v, self.task_loss_weight) if 'loss' in k else v
+                           for k, v in task.items()})  # not the logged 'acc'
+            s_stages = records['stages'][1]
+            s_neck = records['neck'][1] if use_neck else ()
+        else:
+            s_stages = backbone_of(self.student)(inputs)
+            s_neck = self.student.neck(s_stages) if use_neck else ()
+        if self.stage_loss_weight:
+            indices = getattr(backbone_of(self.student), 'out_indices', range(len(s_stages)))
+            for i, s, t in zip(indices, s_stages, t_stages):
+                losses[f'loss_distill_stage{i}'] = \
+                    self.stage_loss_weight * self.distill_loss(s, t)
+        for i, (s, t) in enumerate(zip(s_neck, t_neck)):
+            losses[f'loss_distill_neck{i}'] = self.neck_loss_weight * self.distill_loss(s, t)
+        return losses

@@ -1,0 +1,3 @@
+from .channel_norm_mse import ChannelNormMSELoss
+
+__all__ = ['ChannelNormMSELoss']

@@ -1,0 +1,360 @@
+"""CompConvDistiller, its losses and checks, and UnlabeledImageDataset: exact checks on tiny
+models (ResNet-18 with 8 base channels, 32x32 images) and a two-iteration Runner run."""
+import copy
+import json
+from pathlib import Path
+
+import mmcv
+import numpy as np
+import pytest
+import torch
+from mmdet.utils import register_all_modules
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.logging import MessageHub
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+
+from mmdet_compconv import CompConv
+from mmdet_compconv.checkpoint import safe_load
+from mmdet_compconv.datasets import UnlabeledImageDataset
+from mmdet_compconv.models import CompConvDistiller, load_pretrained
+from mmdet_compconv.models.distillers import load_teacher_checkpoint, residual_blocks
+from mmdet_compconv.models.losses import ChannelNormMSELoss
+
+TINY = dict(depth=18, base_channels=8, stem_channels=8, norm_eval=False)
+TEACHER = dict(type='ResNet', **TINY)
+STUDENT = dict(type='CompConvResNet', compconv_cfg=dict(type='CompConv', c0=4), **TINY)
+PREPROCESSOR = dict(type='DetDataPreprocessor', mean=[0.0] * 3, std=[255.0] * 3)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def mmdet_scope_one_thread():
+    register_all_modules(init_default_scope=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
+    torch.set_num_threads(threads)
+
+
+def distiller(**kwargs) -> CompConvDistiller:
+    args = dict(teacher=TEACHER, student=STUDENT, teacher_ckpt=None, blockwise_iters=5,
+                data_preprocessor=PREPROCESSOR)
+    args.update(kwargs)
+    return CompConvDistiller(**args)
+
+
+def set_iter(i: int) -> None:
+    MessageHub.get_current_instance().update_info('iter', i)
+
+
+@pytest.fixture
+def teacher_ckpt(tmp_path) -> str:
+    torch.manual_seed(1)
+    model = MODELS.build(TEACHER)
+    path = str(tmp_path / 'teacher.pth')
+    torch.save({'state_dict': model.state_dict()}, path)
+    return path
+
+
+def write_images(folder: Path, n: int, size: int = 32) -> None:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        sub = folder / ('a' if i % 2 else 'b/c')
+        sub.mkdir(parents=True, exist_ok=True)
+        mmcv.imwrite(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), str(sub / f'{i}.png'))
+
+
+# ---------------------------------------------------------------- loss
+
+def test_channel_norm_mse_weights_each_channel_by_teacher_std():
+    teacher = torch.zeros(2, 2, 3, 3)
+    teacher[:, 0] = torch.arange(18.).view(2, 3, 3)  # channel 0: std s
+    teacher[:, 1] = 100 * torch.arange(18.).view(2, 3, 3)  # channel 1: std 100 s
+    student = teacher.clone()
+    student[:, 0] += 1.0
+    student[:, 1] += 100.0  # the same error relative to each channel's spread
+    std = teacher[:, 0].std(unbiased=False)
+    loss = ChannelNormMSELoss(eps=0.0)(student, teacher)
+    assert torch.allclose(loss, 1.0 / std**2)
+    with pytest.raises(ValueError, match=r'\(2, 2, 3, 3\)'):
+        ChannelNormMSELoss()(student[:, :1], teacher)
+    with pytest.raises(ValueError, match='eps must be >= 0, got -1'):
+        ChannelNormMSELoss(eps=-1)
+
+
+def test_channel_norm_mse_bounds_the_weight_of_a_dead_channel():
+    teacher = torch.rand(2, 2, 3, 3)
+    teacher[:, 1] = 0.0  # a dead ReLU channel
+    student = teacher.clone()
+    student[:, 1] = 1.0
+    var0 = teacher[:, 0].var(unbiased=False)
+    expected = 0.5 * 1.0 / (0.1 * var0 / 2)  # channel 1's floor: eps * mean variance
+    assert torch.allclose(ChannelNormMSELoss(eps=0.1)(student, teacher), expected)
+
+
+# ---------------------------------------------------------------- checks
+
+@pytest.mark.parametrize('student, match', [
+    (dict(STUDENT, depth=34), 'only in the student'),
+    (dict(STUDENT, base_channels=16, stem_channels=16), 'different'),
+    (dict(STUDENT, out_indices=(1, 2, 3)), r'out_indices=\(1, 2, 3\)'),
+    (dict(STUDENT, frozen_stages=1), 'frozen'),
+    (dict(STUDENT, norm_eval=True), 'norm_eval=True'),
+])
+def test_student_not_fitting_teacher_is_refused(student, match):
+    with pytest.raises(ValueError, match=match):
+        distiller(student=student)
+
+
+def test_teacher_with_compconv_is_refused():
+    with pytest.raises(ValueError, match='CompConv layers: layer1.0.conv1'):
+        distiller(teacher=STUDENT)
+
+
+def test_detector_and_backbone_mixed_is_refused():
+    cfg = Config.fromfile('configs/shapes/faster-rcnn_compconv128-r18_fpn_shapes.py')
+    with pytest.raises(ValueError, match='is a backbone but student .* is a detector'):
+        distiller(student=cfg.model)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(blockwise_iters=-1), 'blockwise_iters must be an int >= 0, got -1'),
+    (dict(stage_loss_weight=-0.5), 'stage_loss_weight must be a number >= 0, got -0.5'),
+    (dict(stage_loss_weight=0), 'all 0'),
+    (dict(neck_loss_weight=1.0), 'need a detector student'),
+])
+def test_bad_schedule_is_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        distiller(**kwargs)
+
+
+def test_teacher_checkpoint_that_does_not_fit_lists_the_keys(tmp_path, teacher_ckpt):
+    model = distiller(teacher_ckpt=teacher_ckpt)
+    state = safe_load(teacher_ckpt)['state_dict']
+    del state['layer1.0.conv1.weight']
+    state['extra.weight'] = torch.zeros(1)
+    state['conv1.weight'] = torch.zeros(1, 1, 1, 1)
+    bad = str(tmp_path / 'bad.pth')
+    torch.save(state, bad)
+    with pytest.raises(ValueError) as info:
+        load_teacher_checkpoint(model.teacher, bad)
+    text = str(info.value)
+    assert bad in text and "1 missing keys ['layer1.0.conv1.weight']" in text
+    assert 'conv1.weight: checkpoint (1, 1, 1, 1) vs teacher (8, 3, 7, 7)' in text
+    assert "1 unexpected keys ['extra.weight']" in text
+
+
+def test_teacher_checkpoint_prefixes_and_extra_keys(tmp_path, teacher_ckpt):
+    """A detector / mmpretrain checkpoint (backbone.*) and a classifier's fc.* load."""
+    state = safe_load(teacher_ckpt)['state_dict']
+    wrapped = {f'backbone.{k}': v for k, v in state.items()}
+    wrapped['head.fc.weight'] = torch.zeros(3)
+    path = str(tmp_path / 'cls.pth')
+    torch.save({'meta': {}, 'state_dict': wrapped}, path)
+    model = distiller(teacher_ckpt=path)
+    model.init_weights()
+    assert all(torch.equal(v, state[k]) for k, v in model.teacher.state_dict().items())
+
+
+# ---------------------------------------------------------------- behaviour
+
+def test_init_weights_copies_every_fitting_tensor(teacher_ckpt):
+    model = distiller(teacher_ckpt=teacher_ckpt)
+    copied, left = model.copy_from_teacher()
+    teacher, student = model.teacher.state_dict(), model.student.state_dict()
+    assert copied and all(torch.equal(student[k], teacher[k]) for k in copied)
+    compconvs = [n for n, m in model.student.named_modules() if isinstance(m, CompConv)]
+    assert left and all(any(m.startswith(c) for c in compconvs) for m in left)
+    assert 'layer1.0.bn1.weight' in copied and 'layer2.0.downsample.0.weight' in copied
+
+
+def test_phase1_feeds_each_student_block_its_teacher_block_input():
+    model = distiller()
+    x = torch.rand(2, 3, 32, 32)
+    t_in, s_in = {}, {}
+    hooks = [b.register_forward_pre_hook(lambda m, a, n=n: t_in.__setitem__(n, a[0]))
+             for n, b in residual_blocks(model.teacher).items()]
+    hooks += [b.register_forward_pre_hook(lambda m, a, n=n: s_in.__setitem__(n, a[0]))
+              for n, b in residual_blocks(model.student).items()]
+    set_iter(0)
+    losses = model(x, mode='loss')
+    for h in hooks:
+        h.remove()
+    assert sorted(s_in) == sorted(model.distilled_blocks) == sorted(t_in)
+    assert all(torch.equal(s_in[n], t_in[n]) for n in s_in)
+    assert sorted(losses) == sorted(f'loss_block_{n.replace(".", "_")}' for n in s_in)
+    with torch.no_grad():
+        expected = model.distill_loss(model.student.layer2[1](t_in['layer2.1']),
+                                      model.teacher.layer2[1](t_in['layer2.1']))
+    assert torch.allclose(losses['loss_block_layer2_1'], expected)
+
+
+def test_phase2_matches_stage_outputs():
+    model = distiller()
+    set_iter(5)  # == blockwise_iters: phase 2
+    x = torch.rand(2, 3, 32, 32)
+    losses = model(x, mode='loss')
+    assert sorted(losses) == [f'loss_distill_stage{i}' for i in range(4)]
+    with torch.no_grad():
+        s, t = model.student(x), model.teacher(x)
+    assert torch.allclose(losses['loss_distill_stage3'], model.distill_loss(s[3], t[3]))
+    set_iter(0)
+
+
+def test_teacher_frozen_and_not_in_optimizer():
+    model = distiller()
+    wrapper = build_optim_wrapper(model, dict(optimizer=dict(type='AdamW', lr=1e-3)))
+    in_optimizer = {id(p) for g in wrapper.optimizer.param_groups for p in g['params']}
+    assert not any(id(p) in in_optimizer for p in model.teacher.parameters())
+    assert all(id(p) in in_optimizer for p in model.student.parameters())
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+    model.train()
+    assert not model.teacher.training and model.student.training
+
+
+def test_state_dict_is_the_students_and_loads_back():
+    model = distiller()
+    state = model.state_dict()
+    assert list(state) == list(model.student.state_dict())
+    other = distiller()
+    missing, unexpected = other.load_state_dict(state, strict=True)
+    assert not missing and not unexpected
+    assert all(torch.equal(v, state[k]) for k, v in other.student.state_dict().items())
+    # keys of a checkpoint that kept its teacher are dropped, not unexpected
+    other.load_state_dict({**state, 'teacher.conv1.weight': torch.zeros(1)}, strict=True)
+
+
+# ---------------------------------------------------------------- dataset
+
+def test_dataset_folder_recursive_and_undecodable_skipped(tmp_path, caplog):
+    write_images(tmp_path, 3)
+    (tmp_path / 'a' / 'broken.jpg').write_bytes(b'not an image')
+    (tmp_path / 'notes.txt').write_text('ignored')
+    ds = UnlabeledImageDataset(data_root=str(tmp_path), serialize_data=False,
+                               pipeline=[dict(type='LoadImageFromFile')])
+    paths = [ds.get_data_info(i)['img_path'] for i in range(len(ds))]
+    assert len(ds) == 4 and sum(p.endswith('broken.jpg') for p in paths) == 1
+    broken = next(i for i, p in enumerate(paths) if p.endswith('broken.jpg'))
+    assert ds.prepare_data(broken) is None and ds.num_skipped == 1
+    item = ds[broken]  # mmengine draws other indices until one decodes
+    assert item['img'].shape == (32, 32, 3) and not item['img_path'].endswith('broken.jpg')
+    assert ds.num_skipped >= 2
+
+
+def test_dataset_error_on_decodable_image_is_raised(tmp_path):
+    write_images(tmp_path, 1)
+    ds = UnlabeledImageDataset(data_root=str(tmp_path),
+                               pipeline=[dict(type='LoadImageFromFile'),
+                                         dict(type='Resize', scale=(-5, -5))])
+    with pytest.raises(Exception):
+        ds.prepare_data(0)
+
+
+def test_dataset_coco_images(tmp_path):
+    write_images(tmp_path / 'img', 2)
+    ann = {'images': [{'id': 7, 'file_name': 'b/c/0.png'}, {'id': 8, 'file_name': 'a/1.png'}],
+           'annotations': [], 'categories': []}
+    (tmp_path / 'ann.json').write_text(json.dumps(ann))
+    ds = UnlabeledImageDataset(data_root=str(tmp_path), ann_file='ann.json',
+                               data_prefix=dict(img='img/'), pipeline=[])
+    assert [Path(ds.get_data_info(i)['img_path']).name for i in range(2)] == ['0.png', '1.png']
+
+
+def test_dataset_empty_or_missing_is_an_error(tmp_path):
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(ValueError, match='no image in folder .*empty'):
+        UnlabeledImageDataset(data_root=str(tmp_path / 'empty'))
+    with pytest.raises(FileNotFoundError, match='nowhere'):
+        UnlabeledImageDataset(data_root=str(tmp_path / 'nowhere'))
+    with pytest.raises(FileNotFoundError, match='missing.json'):
+        UnlabeledImageDataset(data_root=str(tmp_path), ann_file='missing.json')
+
+
+# ---------------------------------------------------------------- Runner
+
+def runner_cfg(work_dir: Path, images: Path, teacher_ckpt: str, max_iters: int, **kw):
+    return Config(dict(
+        default_scope='mmdet',
+        work_dir=str(work_dir),
+        model=dict(type='CompConvDistiller', teacher=TEACHER, student=STUDENT,
+                   teacher_ckpt=teacher_ckpt, blockwise_iters=1,
+                   data_preprocessor=PREPROCESSOR),
+        train_dataloader=dict(
+            batch_size=2, num_workers=0,
+            sampler=dict(type='InfiniteSampler', shuffle=True),
+            collate_fn=dict(type='pseudo_collate'),
+            dataset=dict(type='UnlabeledImageDataset', data_root=str(images),
+                         pipeline=[dict(type='LoadImageFromFile'),
+                                   dict(type='PackDetInputs')])),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2),
+                           logger=dict(type='LoggerHook', interval=1)),
+        log_processor=dict(by_epoch=False),
+        env_cfg=dict(dist_cfg=dict(backend='gloo')),
+        **kw))
+
+
+def test_runner_checkpoint_holds_the_student_only_and_resumes(tmp_path, teacher_ckpt):
+    write_images(tmp_path / 'images', 4)
+    runner = Runner.from_cfg(runner_cfg(tmp_path / 'run', tmp_path / 'images', teacher_ckpt, 2))
+    runner.train()
+    model = runner.model
+    assert not model.teacher.training
+    logged = runner.message_hub.log_scalars
+    assert 'train/loss_block_layer1_0' in logged and 'train/loss_distill_stage3' in logged
+    ckpt = safe_load(str(tmp_path / 'run' / 'iter_2.pth'))
+    keys = list(ckpt['state_dict'])
+    assert keys == list(model.student.state_dict())
+    assert not any(k.startswith(('teacher', 'student')) for k in keys)
+
+    # the checkpoint is an ordinary backbone checkpoint: nothing of the CompConvs is missing
+    fresh = MODELS.build(STUDENT)
+    report = load_pretrained(fresh, str(tmp_path / 'run' / 'iter_2.pth'))
+    assert report.complete and not report.unexpected and report.loaded == report.total
+
+    # --resume continues at iteration 2 with the student's weights
+    cfg = runner_cfg(tmp_path / 'run', tmp_path / 'images', teacher_ckpt, 3, resume=True)
+    resumed = Runner.from_cfg(cfg)
+    seen = {}
+    resumed.register_hook(ResumeProbe(seen), priority='VERY_LOW')
+    resumed.train()
+    assert seen['iter'] == 2
+    assert all(torch.equal(v, ckpt['state_dict'][k]) for k, v in seen['state'].items())
+
+
+class ResumeProbe(Hook):
+    """Records the iteration and student weights when the resumed loop starts."""
+
+    def __init__(self, seen: dict):
+        self.seen = seen
+
+    def before_train(self, runner):
+        self.seen['iter'] = runner.iter
+        self.seen['state'] = copy.deepcopy(runner.model.state_dict())
+
+
+def test_fine_tune_adds_task_loss_and_distills_the_neck_of_the_same_forward():
+    cfg = Config.fromfile('configs/distill/faster-rcnn_compconv128-r18_fpn_distill-r18-ft-4e_shapes.py')
+    cfg.model.teacher_ckpt = None
+    cfg.model.task_loss_weight = 0.5
+    model = MODELS.build(cfg.model).train()
+    data = model.data_preprocessor(
+        demo_mm_inputs(2, [[3, 64, 64]] * 2, num_classes=5, num_items=[2, 3]), True)
+    torch.manual_seed(0)
+    losses = model(**data, mode='loss')
+    with torch.no_grad():
+        s_neck = model.student.extract_feat(data['inputs'])
+        t_neck = model.teacher.extract_feat(data['inputs'])
+    for i in range(5):
+        assert torch.allclose(losses[f'loss_distill_neck{i}'],
+                              model.distill_loss(s_neck[i], t_neck[i]), rtol=1e-4)
+    torch.manual_seed(0)
+    task = model.student.loss(data['inputs'], data['data_samples'])
+    assert torch.allclose(losses['loss_cls'], 0.5 * task['loss_cls'], rtol=1e-4)
+    assert torch.equal(losses['acc'], task['acc'])  # logged, not a loss: not scaled
