@@ -4,6 +4,9 @@ import http.server
 import threading
 
 import pytest
+import torch
+from mmdet.utils import register_all_modules
+from mmengine.registry import DefaultScope
 
 
 @pytest.fixture
@@ -20,3 +23,15 @@ def http_root(tmp_path, monkeypatch):
     yield root, f'http://127.0.0.1:{server.server_address[1]}'
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope='module')
+def mmdet_scope_one_thread():
+    """mmdet's modules registered and its scope current, one torch thread, for a module's
+    tests (the distillation tests run many tiny models: more threads only cost overhead)."""
+    register_all_modules(init_default_scope=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
+    torch.set_num_threads(threads)

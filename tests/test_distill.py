@@ -8,14 +8,12 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-from mmdet.utils import register_all_modules
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from mmdet_compconv import CompConv
@@ -31,14 +29,7 @@ STUDENT = dict(type='CompConvResNet', compconv_cfg=dict(type='CompConv', c0=4), 
 PREPROCESSOR = dict(type='DetDataPreprocessor', mean=[0.0] * 3, std=[255.0] * 3)
 
 
-@pytest.fixture(scope='module', autouse=True)
-def mmdet_scope_one_thread():
-    register_all_modules(init_default_scope=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('mmdet_scope_one_thread')  # tests/conftest.py
 
 
 def distiller(**kwargs) -> CompConvDistiller:

@@ -4,13 +4,10 @@ on two 64x64 images."""
 from pathlib import Path
 
 import pytest
-import torch
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
-from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.logging import MessageHub
-from mmengine.registry import DefaultScope
 
 from mmdet_compconv import CompConv
 
@@ -19,14 +16,7 @@ CONFIGS = sorted(CONFIG_DIR.glob('*.py'))
 ZOO = 'https://download.openmmlab.com/mmdetection/v2.0/'
 
 
-@pytest.fixture(scope='module', autouse=True)
-def mmdet_scope_one_thread():
-    register_all_modules(init_default_scope=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('mmdet_scope_one_thread')  # tests/conftest.py
 
 
 def test_readme_mentions_every_config():
