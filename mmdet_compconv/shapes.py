@@ -6,7 +6,8 @@ same annotations, image by image, on any machine with the same numpy and OpenCV.
 
 An image has a varied background (flat, linear or radial gradient, smooth noise, stripes,
 checkerboard), distractors that are not objects (lines, arcs, scribbles, dots, letters), one
-to ``max_objects`` filled shapes of the classes in :data:`CLASSES` with sizes from
+to ``max_objects`` filled shapes of the classes in :data:`CLASSES` (or another set of
+:data:`SHAPE_KINDS`, e.g. :data:`OTHER_CLASSES` for a pretraining task) with sizes from
 ``min_size`` to ``max_size`` pixels (log-uniform, so small objects are common), overlapping
 each other (an object may lose up to ``max_occlusion`` of its pixels to later ones), some
 thin clutter drawn over the objects, Gaussian noise and sometimes a blur.
@@ -33,12 +34,16 @@ import os
 import os.path as osp
 import string
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star', 'ellipse')
+# A disjoint class set: a *different* task on the same kind of images, as ImageNet is to COCO
+# (used to pretrain the teachers of the backbone-only distillation flow, configs/distill/).
+OTHER_CLASSES: Tuple[str, ...] = ('pentagon', 'hexagon', 'cross', 'rhombus', 'arrow')
+SHAPE_KINDS: Tuple[str, ...] = CLASSES + OTHER_CLASSES
 PALETTE: List[Tuple[int, int, int]] = [(220, 20, 60), (0, 130, 200), (60, 180, 75),
                                        (255, 165, 0), (145, 30, 180)]
 SPLITS: Tuple[str, ...] = ('train', 'val')
@@ -61,6 +66,8 @@ class ShapesConfig:
             and high.
         max_distractors: most distractors per image.
         max_noise: the largest standard deviation of the Gaussian pixel noise.
+        classes: the object classes, names from :data:`SHAPE_KINDS`; category ``i + 1`` is
+            ``classes[i]``.
     """
 
     size: int = 256
@@ -72,6 +79,18 @@ class ShapesConfig:
     min_visible_side: int = 6
     max_distractors: int = 8
     max_noise: float = 12.0
+    classes: Tuple[str, ...] = CLASSES
+
+    def __post_init__(self) -> None:
+        if isinstance(self.classes, str) or not self.classes:
+            raise ValueError(f'classes must be a non-empty sequence of names from {SHAPE_KINDS}, '
+                             f'got {self.classes!r}')
+        unknown = [c for c in self.classes if c not in SHAPE_KINDS]
+        if unknown:
+            raise ValueError(f'unknown shape class(es) {unknown}: choose from {SHAPE_KINDS}')
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f'classes has duplicates: {list(self.classes)}')
+        object.__setattr__(self, 'classes', tuple(self.classes))
 
     @property
     def largest(self) -> int:
@@ -84,7 +103,7 @@ class ShapeObject:
     """One annotated object of an image.
 
     Attributes:
-        label: index into :data:`CLASSES`.
+        label: index into the dataset's classes (:attr:`ShapesConfig.classes`).
         mask: boolean visible mask, image-sized.
         full_area: pixels of the whole shape, before later objects covered some.
     """
@@ -107,34 +126,49 @@ class ShapeObject:
 
 
 def shape_polygon(label: int, center: Tuple[float, float], diameter: float, angle: float,
-                  aspect: float = 0.5) -> np.ndarray:
+                  aspect: float = 0.5, classes: Sequence[str] = CLASSES) -> np.ndarray:
     """Vertices of a shape, ``(N, 2)`` float (x, y).
 
     Args:
-        label: index into :data:`CLASSES`.
+        label: index into ``classes``.
         center: (x, y) of the center.
         diameter: diameter of the circumscribed circle.
         angle: rotation in radians.
-        aspect: minor/major axis ratio of an ellipse.
+        aspect: minor/major axis ratio of an ellipse or a rhombus.
+        classes: the class names ``label`` indexes (from :data:`SHAPE_KINDS`).
 
     Example:
         >>> shape_polygon(1, (10, 10), 2 * math.sqrt(2), math.pi / 4).round(6).tolist()
         [[11.0, 11.0], [9.0, 11.0], [9.0, 9.0], [11.0, 9.0]]
     """
-    name, r = CLASSES[label], diameter / 2
+    name, r = classes[label], diameter / 2
     if name == 'circle':
         t = np.linspace(0, 2 * math.pi, 64, endpoint=False)
         pts = np.stack([np.cos(t), np.sin(t)], 1) * r
     elif name == 'ellipse':
         t = np.linspace(0, 2 * math.pi, 64, endpoint=False)
         pts = np.stack([np.cos(t), aspect * np.sin(t)], 1) * r
+    elif name in _OUTLINES:
+        pts = np.asarray(_OUTLINES[name], dtype=float)
+        pts = pts / np.linalg.norm(pts, axis=1).max() * r  # the circumscribed circle: r
+    elif name == 'rhombus':
+        pts = np.array([[1, 0], [0, aspect], [-1, 0], [0, -aspect]], dtype=float) * r
     else:
-        sides = {'square': 4, 'triangle': 3, 'star': 10}[name]
+        sides = {'square': 4, 'triangle': 3, 'star': 10, 'pentagon': 5, 'hexagon': 6}[name]
         t = np.arange(sides) * 2 * math.pi / sides
         radii = np.where(np.arange(sides) % 2, 0.42, 1.0) if name == 'star' else np.ones(sides)
         pts = np.stack([np.cos(t), np.sin(t)], 1) * (radii * r)[:, None]
     c, s = math.cos(angle), math.sin(angle)
     return pts @ np.array([[c, s], [-s, c]]) + np.asarray(center, dtype=float)
+
+
+_W = 0.3  # half-width of a cross's arms / an arrow's shaft, in radii
+_OUTLINES: Dict[str, List[Tuple[float, float]]] = {
+    'cross': [(1, _W), (_W, _W), (_W, 1), (-_W, 1), (-_W, _W), (-1, _W), (-1, -_W), (-_W, -_W),
+              (-_W, -1), (_W, -1), (_W, -_W), (1, -_W)],
+    'arrow': [(-1, -_W / 2), (0.1, -_W / 2), (0.1, -0.55), (1, 0), (0.1, 0.55), (0.1, _W / 2),
+              (-1, _W / 2)],
+}
 
 
 def _fill_polygon(canvas: np.ndarray, pts: np.ndarray, color, antialias: bool = True) -> None:
@@ -279,12 +313,12 @@ def render_image(rng: np.random.Generator,
     labels: List[int] = []
     for _ in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1))):
         for _attempt in range(20):
-            label = int(rng.integers(len(CLASSES)))
+            label = int(rng.integers(len(cfg.classes)))
             diameter = math.exp(rng.uniform(math.log(cfg.min_size), math.log(big)))
             r = diameter / 2
             center = rng.uniform(r + 1, size - r - 1, 2)
             pts = shape_polygon(label, center, diameter, rng.uniform(0, 2 * math.pi),
-                                rng.uniform(0.35, 0.6))
+                                rng.uniform(0.35, 0.6), cfg.classes)
             mask = np.zeros((size, size), np.uint8)
             _fill_polygon(mask, pts, 1, antialias=False)
             mask = mask.astype(bool)
@@ -368,7 +402,7 @@ def make_split(out_dir: str, split: str, num_images: int, seed: int = 0,
         'images': images,
         'annotations': annotations,
         'categories': [{'id': i + 1, 'name': n, 'supercategory': 'shape'}
-                       for i, n in enumerate(CLASSES)],
+                       for i, n in enumerate(cfg.classes)],
     }
     path = osp.join(out_dir, 'annotations', f'instances_{split}.json')
     with open(path, 'w') as f:

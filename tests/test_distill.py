@@ -297,8 +297,13 @@ def test_runner_checkpoint_holds_the_student_only_and_resumes(tmp_path, teacher_
     runner.train()
     model = runner.model
     assert not model.teacher.training
-    logged = runner.message_hub.log_scalars
-    assert 'train/loss_block_layer1_0' in logged and 'train/loss_distill_stage3' in logged
+    # each phase logs its own losses: phase 1 the blocks', phase 2 the stages' (no stale
+    # block losses repeated after phase 1)
+    log = next((tmp_path / 'run').glob('*/*.log')).read_text()
+    iter1, iter2 = (next(line for line in log.splitlines() if f'Iter(train) [{i}/2]' in line)
+                    for i in (1, 2))
+    assert 'loss_block_layer1_0' in iter1 and 'loss_distill_stage' not in iter1
+    assert 'loss_distill_stage3' in iter2 and 'loss_block_' not in iter2
     ckpt = safe_load(str(tmp_path / 'run' / 'iter_2.pth'))
     keys = list(ckpt['state_dict'])
     assert keys == list(model.student.state_dict())

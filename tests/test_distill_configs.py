@@ -1,6 +1,7 @@
 """Every config of configs/distill parses, builds (teacher checkpoint not loaded: the COCO ones
 name torchvision:// and model-zoo URLs, unreachable here) and runs one loss step of each phase
 on two 64x64 images."""
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,17 @@ from mmdet_compconv import CompConv
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'distill'
 CONFIGS = sorted(CONFIG_DIR.glob('*.py'))
 ZOO = 'https://download.openmmlab.com/mmdetection/v2.0/'
+SHAPES = CONFIG_DIR.parent / 'shapes'
+# the backbone-only flow on shapes: pretraining on another task -> CompConv backbone distilled
+# from unlabeled images -> the shapes detector initialised from it (and its vanilla control)
+PRETRAIN = SHAPES / 'faster-rcnn_r18_fpn_shapes-other.py'
+BACKBONE_DISTILL = CONFIG_DIR / 'compconv128-r18_distill-r18-shapes-other_shapes-images.py'
+BACKBONE_FLOW = {
+    CONFIG_DIR / 'faster-rcnn_compconv128-r18-distill-shapes-other_fpn_shapes.py':
+        SHAPES / 'faster-rcnn_compconv128-r18_fpn_shapes.py',
+    CONFIG_DIR / 'faster-rcnn_r18-shapes-other_fpn_shapes.py':
+        SHAPES / 'faster-rcnn_r18_fpn_shapes.py',
+}
 
 
 pytestmark = pytest.mark.usefixtures('mmdet_scope_one_thread')  # tests/conftest.py
@@ -27,7 +39,9 @@ def test_readme_mentions_every_config():
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
 def test_distill_config_builds_and_runs_both_phases(path):
     cfg = Config.fromfile(str(path))
-    assert cfg.model.type == 'CompConvDistiller' or 'ft-4e' in path.name
+    if path in BACKBONE_FLOW:  # detectors initialised from a backbone checkpoint: below
+        return
+    assert cfg.model.type == 'CompConvDistiller' or re.search(r'[-_]ft-\d+e_', path.name)
     if cfg.model.type != 'CompConvDistiller':  # the vanilla control of the shapes fine-tune
         assert cfg.load_from.startswith('work_dirs/') and cfg.load_from.endswith('.pth')
         return
@@ -60,8 +74,34 @@ def test_distill_config_builds_and_runs_both_phases(path):
         hub.update_info('iter', it)
         losses = model(**data, mode='loss')
         prefix = 'loss_block_' if it < cfg.model.blockwise_iters else 'loss_distill_'
-        assert any(k.startswith(prefix) for k in losses), sorted(losses)
+        distills = not fine_tune or cfg.model.get('neck_loss_weight') or \
+            cfg.model.get('stage_loss_weight')  # else a plain fine-tune in distiller form
+        assert any(k.startswith(prefix) for k in losses) == bool(distills), sorted(losses)
         if fine_tune:
             assert 'loss_bbox' in losses or 'loss_rpn_bbox' in losses
     hub.update_info('iter', 0)
     assert detector != path.name.startswith('compconv128-')  # backbone-only configs
+
+
+def test_backbone_flow_configs_chain_and_differ_from_the_twins_only_in_init():
+    """Each config of the backbone-only flow reads what the previous one writes, and the two
+    detectors are the shapes twins (same schedule, data, seed) with a pretrained backbone."""
+    pretrain = Config.fromfile(str(PRETRAIN))
+    pretrain_ckpt = f'work_dirs/{PRETRAIN.stem}/epoch_{pretrain.train_cfg.max_epochs}.pth'
+    distill = Config.fromfile(str(BACKBONE_DISTILL))
+    assert distill.model.teacher_ckpt == pretrain_ckpt
+    teacher = {k: v for k, v in distill.model.teacher.items() if k != 'type'}
+    assert {k: pretrain.model.backbone[k] for k in teacher} == teacher
+    student_ckpt = f'work_dirs/{BACKBONE_DISTILL.stem}/iter_{distill.train_cfg.max_iters}.pth'
+    for path, twin in BACKBONE_FLOW.items():
+        a, b = Config.fromfile(str(path)), Config.fromfile(str(twin))
+        init = a.model.backbone.pop('init_cfg')
+        assert b.model.backbone.pop('init_cfg') is None
+        assert a.model == b.model
+        for key in ('train_cfg', 'param_scheduler', 'optim_wrapper', 'train_dataloader',
+                    'randomness', 'load_from'):
+            assert a.get(key) == b.get(key), key
+        if 'compconv' in path.name:
+            assert init == dict(type='Pretrained', checkpoint=student_ckpt)
+        else:
+            assert init == dict(type='Pretrained', prefix='backbone.', checkpoint=pretrain_ckpt)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from mmdet_compconv.shapes import (CLASSES, ShapesConfig, image_rng, make_dataset,
-                                   render_image, shape_polygon)
+from mmdet_compconv.shapes import (CLASSES, OTHER_CLASSES, SHAPE_KINDS, ShapesConfig, image_rng,
+                                   make_dataset, render_image, shape_polygon)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES_CONFIG = ROOT / 'configs' / 'shapes' / 'faster-rcnn_compconv128-r18_fpn_shapes.py'
@@ -148,11 +148,40 @@ def test_backgrounds_and_noise_vary():
     assert max(np.abs(np.diff(im, axis=1)).mean() for im in imgs) > 2
 
 
-@pytest.mark.parametrize('label', range(len(CLASSES)))
+@pytest.mark.parametrize('label', range(len(SHAPE_KINDS)), ids=SHAPE_KINDS)
 def test_polygons_fit_their_diameter(label):
-    pts = shape_polygon(label, (50, 50), 40, 0.3)
+    pts = shape_polygon(label, (50, 50), 40, 0.3, classes=SHAPE_KINDS)
     radius = np.linalg.norm(pts - 50, axis=1)
     assert radius.max() == pytest.approx(20, abs=1e-6)
+
+
+def test_other_class_set_is_another_task(tmp_path):
+    """The pretraining set of the backbone-only distillation flow: disjoint classes, all drawn;
+    the default class set still gives the same images as before the option existed."""
+    assert not set(OTHER_CLASSES) & set(CLASSES)
+    paths = make_dataset(str(tmp_path), num_train=12, num_val=2, size=96, seed=1, verbose=False,
+                         classes=OTHER_CLASSES)
+    coco = load(paths['train'])
+    assert [c['name'] for c in coco['categories']] == list(OTHER_CLASSES)
+    assert {a['category_id'] for a in coco['annotations']} == set(range(1, 6))
+    # same generator draws as the default set (5 classes): same layout, other shapes
+    img_default, objs_default = render_image(image_rng(1, 'train', 0), ShapesConfig(size=96))
+    img_other, objs_other = render_image(image_rng(1, 'train', 0),
+                                         ShapesConfig(size=96, classes=OTHER_CLASSES))
+    assert [o.label for o in objs_default] == [o.label for o in objs_other]
+    assert not np.array_equal(img_default, img_other)
+
+
+@pytest.mark.parametrize('classes,message', [
+    (('circle', 'hexagon', 'blob'), "unknown shape class(es) ['blob']"),
+    (('circle', 'circle'), 'duplicates'),
+    ((), 'non-empty'),
+    ('circle', 'non-empty'),
+])
+def test_bad_class_sets_are_refused(classes, message):
+    with pytest.raises(ValueError) as err:
+        ShapesConfig(classes=classes)
+    assert message in str(err.value)
 
 
 def test_cli(tmp_path):
@@ -161,6 +190,13 @@ def test_cli(tmp_path):
                           '--out', str(out), '--num-train', '3', '--num-val', '2', '--size', '96',
                           '--seed', '7'], capture_output=True, text=True, check=True)
     assert 'val: 2 images' in res.stdout
+    res = subprocess.run([sys.executable, str(ROOT / 'tools' / 'dataset_converters' / 'make_shapes.py'),
+                          '--out', str(tmp_path / 'other'), '--num-train', '3', '--num-val', '1',
+                          '--size', '96', '--classes', 'cross', 'arrow'],
+                         capture_output=True, text=True, check=True)
+    assert 'train: cross=' in res.stdout and 'arrow=' in res.stdout
+    cats = load(tmp_path / 'other' / 'annotations' / 'instances_val.json')['categories']
+    assert [c['name'] for c in cats] == ['cross', 'arrow']
     assert len(load(out / 'annotations' / 'instances_train.json')['images']) == 3
     assert len(list((out / 'val').glob('*.png'))) == 2
 

@@ -12,7 +12,7 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
 from mmdet_compconv import CompConv
-from mmdet_compconv.shapes import CLASSES
+from mmdet_compconv.shapes import CLASSES, OTHER_CLASSES
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'shapes'
 CONFIGS = sorted(CONFIG_DIR.glob('*.py'))
@@ -43,10 +43,17 @@ def test_config_trains_from_scratch_offline(path):
     backbone = cfg.model.backbone
     assert backbone.init_cfg is None  # no torchvision:// download, no partial checkpoint load
     assert backbone.frozen_stages == -1 and backbone.norm_eval is False
-    assert cfg.train_dataloader.dataset.metainfo['classes'] == CLASSES
-    assert cfg.train_dataloader.dataset.data_root == 'data/shapes/'
+    # shapes-other: the different task (other seed, disjoint classes) of the backbone-only
+    # distillation flow's pretraining
+    other = 'shapes-other' in path.name
+    root, classes = ('data/shapes-other/', OTHER_CLASSES) if other else ('data/shapes/', CLASSES)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[loader].dataset.metainfo['classes'] == classes
+        assert cfg[loader].dataset.data_root == root
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        assert cfg[evaluator].ann_file == root + 'annotations/instances_val.json'
     head = cfg.model.get('roi_head', cfg.model).get('bbox_head')
-    assert head.num_classes == len(CLASSES)
+    assert head.num_classes == len(classes)
 
 
 @pytest.mark.parametrize('compconv,vanilla', TWINS, ids=lambda p: p.stem)

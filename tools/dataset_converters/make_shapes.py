@@ -4,6 +4,13 @@ Example:
     python tools/dataset_converters/make_shapes.py --out data/shapes \
         --num-train 400 --num-val 100 --size 256 --seed 0
 
+A different task on the same kind of images (the pretraining set of the backbone-only
+distillation flow, configs/distill/README.md): another seed and a disjoint class set::
+
+    python tools/dataset_converters/make_shapes.py --out data/shapes-other \
+        --num-train 400 --num-val 100 --size 256 --seed 1 \
+        --classes pentagon hexagon cross rhombus arrow
+
 Layout: ``<out>/{train,val}/*.png`` and ``<out>/annotations/instances_{train,val}.json``.
 The same arguments always give the same dataset (see ``mmdet_compconv.shapes``).
 """
@@ -17,7 +24,7 @@ from collections import Counter
 from typing import List, Optional
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-from mmdet_compconv.shapes import CLASSES, make_dataset  # noqa: E402
+from mmdet_compconv.shapes import CLASSES, SHAPE_KINDS, make_dataset  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -29,6 +36,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--max-objects', type=int, default=8)
     parser.add_argument('--min-size', type=int, default=12, help='smallest object diameter')
+    parser.add_argument('--classes', nargs='+', default=list(CLASSES), metavar='NAME',
+                        help=f'object classes, from {" ".join(SHAPE_KINDS)} '
+                             f'(default: {" ".join(CLASSES)})')
     return parser.parse_args(argv)
 
 
@@ -39,9 +49,10 @@ def summarize(path: str) -> str:
         coco = json.load(f)
     names = {c['id']: c['name'] for c in coco['categories']}
     per_class = Counter(names[a['category_id']] for a in coco['annotations'])
+    classes = [c['name'] for c in coco['categories']]
     sizes = Counter('small' if a['area'] < 32**2 else 'medium' if a['area'] < 96**2 else 'large'
                     for a in coco['annotations'])
-    return (' '.join(f'{n}={per_class[n]}' for n in CLASSES) + ' | ' +
+    return (' '.join(f'{n}={per_class[n]}' for n in classes) + ' | ' +
             ' '.join(f'{k}={sizes[k]}' for k in ('small', 'medium', 'large')))
 
 
@@ -49,7 +60,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     start = time.time()
     paths = make_dataset(args.out, args.num_train, args.num_val, args.size, args.seed,
-                         max_objects=args.max_objects, min_size=args.min_size)
+                         max_objects=args.max_objects, min_size=args.min_size,
+                         classes=tuple(args.classes))
     for split, path in paths.items():
         print(f'[shapes] {split}: {summarize(path)}')
     print(f'[shapes] done in {time.time() - start:.1f} s')

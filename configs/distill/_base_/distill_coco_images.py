@@ -30,10 +30,12 @@ distill_train_dataloader = dict(
         data_prefix=dict(img='train2017/'),
         pipeline=distill_pipeline))
 distill_train_cfg = dict(type='IterBasedTrainLoop', max_iters=distill_max_iters)
+# One cosine per phase (phase 2 restarts at half the peak), as the shapes configs measured.
 distill_param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=1000, end=distill_max_iters,
-         eta_min=1e-6),
+    dict(type='CosineRestartLR', by_epoch=False, begin=1000, end=distill_max_iters,
+         periods=[distill_blockwise_iters - 1000, distill_max_iters - distill_blockwise_iters],
+         restart_weights=[1.0, 0.5], eta_min=1e-6),
 ]
 distill_optim_wrapper = dict(
     type='OptimWrapper',

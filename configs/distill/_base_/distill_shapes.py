@@ -35,9 +35,13 @@ test_evaluator = None
 test_cfg = None
 
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+# One cosine per phase: phase 2 restarts at half the peak. A single cosine over both phases
+# left phase 2 at 1.7e-4 -> 1e-5, where the stage losses barely moved (RetinaNet: 0.44 -> 0.41).
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=20, end=max_iters, eta_min=1e-5),
+    dict(type='CosineRestartLR', by_epoch=False, begin=20, end=max_iters,
+         periods=[blockwise_iters - 20, chained_iters], restart_weights=[1.0, 0.5],
+         eta_min=1e-5),
 ]
 optim_wrapper = dict(
     _delete_=True,

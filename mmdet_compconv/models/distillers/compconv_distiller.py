@@ -263,8 +263,13 @@ class CompConvDistiller(BaseModel):
 
     def loss(self, inputs: torch.Tensor, data_samples=None) -> LossDict:
         """Phase 1 or phase 2 losses, by the Runner's current iteration."""
-        if MessageHub.get_current_instance().get_info('iter', 0) < self.blockwise_iters:
+        hub = MessageHub.get_current_instance()
+        if hub.get_info('iter', 0) < self.blockwise_iters:
             return self.blockwise_loss(inputs)
+        # Phase 2 computes no block loss: without this the log would repeat phase 1's last
+        # block losses (the LoggerHook reports every scalar the hub holds) as if current.
+        for key in [k for k in hub.log_scalars if k.startswith('train/loss_block_')]:
+            hub.log_scalars.pop(key)
         return self.chained_loss(inputs, data_samples)
 
     def blockwise_loss(self, inputs: torch.Tensor) -> LossDict:
