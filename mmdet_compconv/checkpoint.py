@@ -142,7 +142,8 @@ def diagnose(path: str) -> Optional[CheckpointFileError]:
         return CorruptCheckpointError('it is empty (0 bytes): an interrupted save or download?')
     with open(path, 'rb') as f:
         head = f.read(8)
-    if zipfile.is_zipfile(path):
+    is_zip = zipfile.is_zipfile(path)
+    if is_zip:
         try:
             with zipfile.ZipFile(path) as archive:
                 pkl = [n for n in archive.namelist() if n == 'data.pkl' or n.endswith('/data.pkl')]
@@ -165,7 +166,7 @@ def diagnose(path: str) -> Optional[CheckpointFileError]:
     # protocol, system info, the object, storage keys), then raw storage bytes
     buffer = io.BytesIO(stream)
     try:
-        for _ in range(1 if zipfile.is_zipfile(path) else 5):
+        for _ in range(1 if is_zip else 5):
             for _ in pickletools.genops(buffer):
                 pass
             if buffer.tell() == len(stream):

@@ -6,12 +6,13 @@ hash: ``mim download`` has a TODO for it, and mmengine's URL loader passes
 ``check_hash=False`` to torch, which would check only fresh downloads anyway, never a cached
 file. So a truncated or tampered download would be loaded and run as if it were the zoo's.
 
-:func:`verify_checkpoint` recomputes the sha256 of a file whose name ends in
-``-{8 hex digits}.pth`` and raises :class:`ChecksumError` naming the file, the expected and the
+:func:`verify_checkpoint` recomputes the sha256 of a file whose name ends in the zoo's
+``_{YYYYMMDD}-{8 hex digits}.pth`` and raises :class:`ChecksumError` naming the file, the expected and the
 actual hash when they differ. ``mmdet_compconv.checkpoint`` calls it in mmengine's local loader
 and downloads URLs through :func:`download_checkpoint`, which verifies before a file enters the
 cache and again whenever a cached file is reused. Files without such a suffix
-(``epoch_12.pth``) load as before.
+(``epoch_12.pth``, and mmengine's ``CheckpointHook(published_keys=...)`` output
+``epoch_12-{8 hex}.pth``, whose hash is of the pickle, not the file) load as before.
 
 Example:
     >>> import os, tempfile
@@ -43,8 +44,9 @@ import torch
 __all__ = ['HASH_SUFFIX', 'ChecksumError', 'hash_in_name', 'sha256_of', 'verify_checkpoint',
            'download_checkpoint']
 
-#: ``-`` then the first 8 hex digits of the sha256, then ``.pth``, at the end of the name.
-HASH_SUFFIX = re.compile(r'-([0-9a-f]{8})\.pth$')
+#: The zoo's ``_YYYYMMDD-`` then the first 8 hex digits of the sha256, then ``.pth``, at the
+#: end of the name (as publish_model.py, and mmdet's, write it).
+HASH_SUFFIX = re.compile(r'_\d{8}-([0-9a-f]{8})\.pth$')
 
 
 class ChecksumError(ValueError):
@@ -57,8 +59,8 @@ def hash_in_name(name: str) -> Optional[str]:
     Example:
         >>> hash_in_name('https://host/retinanet_r18_fpn_shapes_20261129-0a1b2c3d.pth')
         '0a1b2c3d'
-        >>> hash_in_name('work_dirs/x/epoch_20.pth') is None
-        True
+        >>> hash_in_name('work_dirs/x/epoch_20.pth'), hash_in_name('epoch_20-0a1b2c3d.pth')
+        (None, None)
     """
     match = HASH_SUFFIX.search(osp.basename(urlparse(name).path if '://' in name else name))
     return match.group(1) if match else None
@@ -98,7 +100,7 @@ def verify_checkpoint(path: str, name: Optional[str] = None) -> Optional[str]:
             f'Refusing to load {source}: its name says sha256 {expected}..., the file\'s '
             f'sha256 is {actual} ({size} bytes). The file is truncated, corrupted or not the '
             'published checkpoint; delete it and download it again (a file that is not a '
-            'zoo checkpoint must not end in -<8 hex digits>.pth).')
+            'zoo checkpoint must not end in _<YYYYMMDD>-<8 hex digits>.pth).')
     return expected
 
 
@@ -132,5 +134,6 @@ def download_checkpoint(url: str, model_dir: Optional[str] = None, progress: boo
             os.remove(partial)
             raise
         os.replace(partial, cached)
+        return cached
     verify_checkpoint(cached, name)
     return cached

@@ -300,16 +300,11 @@ def switch_to_deploy(model: nn.Module,
     if isinstance(model, CompConv):
         raise TypeError('switch_to_deploy replaces children in place; wrap a bare CompConv as '
                         'DeployedCompConv(conv) instead')
-    if collapse_above is not None and (isinstance(collapse_above, bool) or
-                                       not isinstance(collapse_above, (int, float))
-                                       or not 0 <= collapse_above < 1):
-        raise ValueError(f'collapse_above must be None or a fraction in [0, 1), '
-                         f'got {collapse_above!r}')
+    _check_collapse_above(collapse_above)
     if any(m.training for m in model.modules()):
         warnings.warn(f'switch_to_deploy: {type(model).__name__} was in train mode; its '
                       f'inference form is put in eval mode (BatchNorms are folded with their '
                       f'running statistics)', stacklevel=2)
-        model.eval()
     for parent in list(model.modules()):
         for name, child in list(parent._modules.items()):
             if not isinstance(child, CompConv) or child.deployed is not None:
@@ -325,6 +320,14 @@ def switch_to_deploy(model: nn.Module,
             else:
                 parent._modules[name] = DeployedCompConv(child, norm)
     return model.eval().requires_grad_(False)  # eval again: the new modules too
+
+
+def _check_collapse_above(collapse_above) -> None:
+    if collapse_above is not None and (isinstance(collapse_above, bool) or
+                                       not isinstance(collapse_above, (int, float))
+                                       or not 0 <= collapse_above < 1):
+        raise ValueError(f'collapse_above must be None or a fraction in [0, 1), '
+                         f'got {collapse_above!r}')
 
 
 def collapses(conv: CompConv, collapse_above: float = COLLAPSE_ABOVE) -> bool:

@@ -30,7 +30,6 @@ ResNet-50). BN after plain convolutions is folded into their weights.
 """
 from __future__ import annotations
 
-import copy
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -39,7 +38,8 @@ import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .compconv import CompConv
-from .deploy import COLLAPSE_ABOVE, DeployedCompConv, _norm_affine, collapse_pointwise, collapses
+from .deploy import (COLLAPSE_ABOVE, DeployedCompConv, _norm_affine, collapse_pointwise,
+                     _check_collapse_above, collapses, consuming_norm, foldable)
 
 
 def is_exporting() -> bool:
@@ -49,11 +49,9 @@ def is_exporting() -> bool:
         >>> is_exporting()
         False
     """
-    if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
-        return True
-    compiler = getattr(torch, 'compiler', None)
-    return bool(compiler is not None and hasattr(compiler, 'is_exporting')
-                and compiler.is_exporting())
+    # cheapest first: this runs in every DeployedCompConv forward
+    return (torch.compiler.is_exporting() or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export())
 
 
 def deployed_forward_for_export(m: DeployedCompConv, x: torch.Tensor) -> torch.Tensor:
@@ -284,14 +282,8 @@ def dense_export_conv(conv: nn.Module,
             conv, norm = collapse_pointwise(conv, norm), None
     if type(conv) is not nn.Conv2d or conv.groups != 1 or conv.padding_mode != 'zeros':
         raise TypeError(f'cannot fold a channel permutation into {conv!r}')
-    w = conv.weight.detach()
-    b = conv.bias.detach() if conv.bias is not None else w.new_zeros(conv.out_channels)
-    if norm is not None:
-        inv_std = torch.rsqrt(norm.running_var + norm.eps)
-        gamma = norm.weight.detach() if norm.affine else torch.ones_like(inv_std)
-        beta = norm.bias.detach() if norm.affine else torch.zeros_like(inv_std)
-        w = w * (gamma * inv_std).view(-1, 1, 1, 1)
-        b = (b - norm.running_mean) * gamma * inv_std + beta
+    scale, b = _norm_affine(conv, norm)
+    w = conv.weight.detach() * scale.view(-1, 1, 1, 1)
     if in_perm is not None:
         w = w[:, _invert(in_perm.to(w.device))]
     if out_perm is not None:
@@ -302,10 +294,6 @@ def dense_export_conv(conv: nn.Module,
     out.weight.data.copy_(w)
     out.bias.data.copy_(b)
     return out.requires_grad_(False)
-
-
-def _foldable_norm(norm: nn.Module) -> bool:
-    return isinstance(norm, _BatchNorm) and norm.track_running_stats
 
 
 def _export_chain(parent: nn.Module, pairs: Sequence[Tuple[str, str]],
@@ -337,7 +325,7 @@ def _block_pairs(block: nn.Module) -> Optional[List[Tuple[str, str]]]:
     else:
         return None
     ok = all(isinstance(getattr(block, c), (nn.Conv2d, CompConv)) and
-             _foldable_norm(getattr(block, n)) for c, n in pairs)
+             foldable(getattr(block, n), getattr(block, c).out_channels) for c, n in pairs)
     return pairs if ok else None
 
 
@@ -347,7 +335,7 @@ def _conv_module_ok(cm: nn.Module) -> bool:
     from mmcv.cnn import ConvModule
     return (isinstance(cm, ConvModule) and tuple(cm.order) == ('conv', 'norm', 'act')
             and type(cm.conv) in (nn.Conv2d, CompConv) and cm.conv.groups == 1
-            and (not cm.with_norm or _foldable_norm(cm.norm)))
+            and (not cm.with_norm or foldable(cm.norm, cm.conv.out_channels)))
 
 
 def _stays_split(conv: nn.Module, collapse_above: Optional[float]) -> bool:
@@ -474,11 +462,7 @@ def to_export_form(model: nn.Module,
                         'ExportCompConv(conv, materialize=True)')
     if model.training:
         raise ValueError('to_export_form folds BatchNorm statistics: call model.eval() first')
-    if collapse_above is not None and (isinstance(collapse_above, bool) or
-                                       not isinstance(collapse_above, (int, float))
-                                       or not 0 <= collapse_above < 1):
-        raise ValueError(f'collapse_above must be None or a fraction in [0, 1), '
-                         f'got {collapse_above!r}')
+    _check_collapse_above(collapse_above)
     deployed = [n for n, m in model.named_modules() if isinstance(m, DeployedCompConv)]
     if deployed:
         raise TypeError(f'to_export_form needs the train form, but {deployed[0]!r} is a '
@@ -492,16 +476,20 @@ def to_export_form(model: nn.Module,
     perm = _export_fpn(neck, carry, collapse_above)[1] if isinstance(neck, nn.Module) else None
     if carry:
         _export_rpn_head(head, perm, collapse_above)
-    for parent in list(model.modules()):  # the rest: the logical order, the norm untouched
+    # The rest write the logical order, with the norm that consumes them folded in as
+    # switch_to_deploy does (fuse_conv_bn below would fold it into an earlier plain conv).
+    for parent in list(model.modules()):
         for name, child in list(parent._modules.items()):
-            if isinstance(child, CompConv):
-                parent._modules[name] = (dense_export_conv(child) if child.plan.depth == 0 else
-                                         ExportCompConv(child, materialize=True))
+            if not isinstance(child, CompConv):
+                continue
+            norm_name = consuming_norm(parent, name)
+            norm = parent._modules.get(norm_name) if norm_name is not None else None
+            if norm is not None and foldable(norm, child.out_channels):
+                parent._modules[norm_name] = nn.Identity()
+            else:
+                norm = None
+            parent._modules[name] = _export_conv(child, norm, None, None, True,
+                                                 collapse_above)[0]
     fuse_conv_bn(model)
     return model.requires_grad_(False)
 
-
-def export_form_copy(model: nn.Module,
-                     collapse_above: Optional[float] = COLLAPSE_ABOVE) -> nn.Module:
-    """:func:`to_export_form` of a deep copy in eval mode (``model`` is left as it is)."""
-    return to_export_form(copy.deepcopy(model).eval(), collapse_above)

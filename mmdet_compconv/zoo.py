@@ -35,9 +35,6 @@ from .shapes import CLASSES as SHAPES_CLASSES
 __all__ = ['inference_size', 'model_complexity', 'model_metadata', 'publish_checkpoint',
            'results_from_metrics', 'update_entry', 'load_metafile', 'dump_metafile']
 
-#: The keys a published checkpoint keeps (mmdet's publish_model.py keeps the same).
-KEEP_KEYS = ('meta', 'state_dict')
-
 
 def inference_size(cfg) -> Tuple[int, int]:
     """(H, W) the model sees at test time: the test ``Resize`` scale, padded.

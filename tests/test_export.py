@@ -67,11 +67,18 @@ def test_deployed_form_exports_with_dynamic_shape(tmp_path):
         assert max_abs_error([model(x)], run_onnxruntime(str(path), x)) < 1e-4
 
 
-def test_eager_forward_is_unchanged_outside_export():
+def test_eager_forward_is_unchanged_outside_export(monkeypatch):
     assert not is_exporting()
-    m = DeployedCompConv(trained_like(CompConv(64, 64, 3, padding=1)))
+    conv = trained_like(CompConv(64, 64, 3, padding=1)).eval()
+    m = DeployedCompConv(conv)
+
+    def not_here(*args):
+        raise AssertionError('the export path ran outside an export')
+
+    monkeypatch.setattr('mmdet_compconv.deploy.deployed_forward_for_export', not_here)
+    x = torch.rand(1, 64, 4, 4)
     with torch.no_grad():
-        m(torch.rand(1, 64, 4, 4))  # the out= path runs (and is covered by test_deploy)
+        assert torch.allclose(m(x), conv(x), atol=1e-5)  # the out= path
 
 
 @pytest.mark.parametrize('c_in,c_out,k,s,kwargs', BLOCKS)
@@ -90,8 +97,25 @@ def test_export_compconv_takes_any_input_order(c_in, c_out, k, s, kwargs):
         assert torch.allclose(tight(xp), y, atol=1e-4)
         assert torch.allclose(loose(xp)[:, loose.out_perm], y, atol=1e-4)
     assert tight.out_perm is None
-    # a permuted input splits identity slices into runs of consecutive channels, no gather
-    assert all(len(runs) >= 1 for runs in loose.slice_runs)
+    # a permuted input splits identity slices into runs of consecutive channels (slices, no
+    # gather) that cover each slice's physical channels exactly
+    assert any(len(runs) > 1 for runs in loose.slice_runs)
+    covered = [c for runs in loose.slice_runs for lo, hi in runs for c in range(lo, hi)]
+    assert len(covered) == len(set(covered))
+    assert all(lo < hi and (i == 0 or runs[i - 1][1] < lo)
+               for runs in loose.slice_runs for i, (lo, hi) in enumerate(runs))
+
+
+def test_export_form_folds_a_norm_only_into_the_compconv_it_follows():
+    """A CompConv outside the known chains keeps its consuming BN: folded into it, never
+    into an earlier plain conv (mmcv's fuse_conv_bn, by registration order, would)."""
+    model = trained_like(nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+                                       CompConv(16, 16, 3, padding=1), nn.BatchNorm2d(16)))
+    x = torch.randn(1, 8, 6, 6)
+    with torch.no_grad():
+        y = model(x)
+        assert torch.allclose(to_export_form(model)(x), y, atol=1e-4)
+    assert isinstance(model[3], nn.Identity) and not isinstance(model[2], CompConv)
 
 
 def test_export_compconv_errors():

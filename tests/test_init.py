@@ -52,8 +52,9 @@ def test_default_resnet_init_is_kaiming_fan_out_for_compconvs_too():
     construction-time distribution: std = sqrt(2 / fan_out)."""
     torch.manual_seed(0)
     model = MODELS.build(dict(type='CompConvResNet', depth=50, compconv_layers=('conv2', )))
-    model.init_weights()
     conv = model.layer4[1].conv2.convs[0]  # 512 -> 37, 3x3
+    nn.init.zeros_(conv.weight)  # so that only init_weights can give the distribution below
+    model.init_weights()
     fan_out = conv.out_channels * 9
     assert conv.weight.std().item() == pytest.approx((2 / fan_out)**0.5, rel=0.05)
 
@@ -63,7 +64,9 @@ def test_conv_module_keeps_construction_init():
     torch.manual_seed(0)
     m = ConvModule(256, 256, 3, padding=1, conv_cfg=dict(type='CompConv'),
                    norm_cfg=dict(type='BN'))
-    m.init_weights()  # ConvModule's own kaiming_init cannot see a CompConv's sub-convs
     conv = m.conv.convs[0]
+    before = conv.weight.detach().clone()
+    m.init_weights()  # ConvModule's own kaiming_init cannot see a CompConv's sub-convs
+    assert torch.equal(conv.weight, before)
     assert conv.weight.std().item() == pytest.approx((2 / (conv.out_channels * 9))**0.5,
                                                      rel=0.05)

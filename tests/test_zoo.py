@@ -232,6 +232,11 @@ def test_checksum_errors_name_the_file_and_both_hashes(tmp_path):
     plain = tmp_path / 'epoch_1.pth'
     shutil.copy(path, plain)  # no hash in the name: loads as before
     assert CheckpointLoader.load_checkpoint(str(plain)) == {'state_dict': {}}
+    # mmengine's CheckpointHook(published_keys=...) names epoch_N-<hash of the pickle>.pth:
+    # not the zoo's form, not a file hash, so not checked
+    hooked = tmp_path / 'epoch_1-abcdef12.pth'
+    shutil.copy(path, hooked)
+    assert CheckpointLoader.load_checkpoint(str(hooked)) == {'state_dict': {}}
 
 
 def test_readme_table_params_and_flops_are_the_metafiles():

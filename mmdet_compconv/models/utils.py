@@ -7,6 +7,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer
 from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.utils import is_seq_of
 
 DEFAULT_COMPCONV_CFG = dict(type='CompConv', c0=128)
 
@@ -52,7 +53,7 @@ def names_tuple(names: Optional[Union[str, Sequence[str]]],
         return None
     if isinstance(names, str):
         return (names, )
-    if not (isinstance(names, Sequence) and all(isinstance(n, str) for n in names)):
+    if not is_seq_of(names, str):
         raise TypeError(f'{argument} must be None, a name or a sequence of names, '
                         f'got {names!r}')
     return tuple(names)

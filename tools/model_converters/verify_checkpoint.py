@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
-from mmdet_compconv.checksum import ChecksumError, hash_in_name, verify_checkpoint  # noqa: E402
+from mmdet_compconv.checksum import ChecksumError, verify_checkpoint  # noqa: E402
 
 
 def checkpoints(paths: Sequence[Path]) -> List[Path]:
@@ -38,11 +38,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     failed = 0
     for path in found:
-        if hash_in_name(str(path)) is None:
-            print(f'skipped (no -<sha256[:8]>.pth in the name): {path}')
-            continue
         try:
-            print(f'ok {verify_checkpoint(str(path))}: {path}')
+            verified = verify_checkpoint(str(path))
+            print(f'ok {verified}: {path}' if verified else
+                  f'skipped (no _<YYYYMMDD>-<sha256[:8]>.pth in the name): {path}')
         except ChecksumError as e:
             print(f'FAILED: {e}')
             failed += 1
