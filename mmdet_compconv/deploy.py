@@ -264,6 +264,17 @@ def consuming_norm(parent: nn.Module, name: str) -> Optional[str]:
     return None
 
 
+def take_consuming_norm(parent: nn.Module, name: str) -> Optional[nn.Module]:
+    """The :func:`consuming_norm` of ``parent``'s CompConv ``name`` when it folds into it,
+    replaced in ``parent`` by ``nn.Identity`` (the caller folds it); else None."""
+    norm_name = consuming_norm(parent, name)
+    norm = parent._modules.get(norm_name) if norm_name is not None else None
+    if norm is None or not foldable(norm, parent._modules[name].out_channels):
+        return None
+    parent._modules[norm_name] = nn.Identity()
+    return norm
+
+
 def switch_to_deploy(model: nn.Module,
                      collapse_above: Optional[float] = COLLAPSE_ABOVE) -> nn.Module:
     """Replace every CompConv in ``model`` (and the BatchNorm that consumes it) in place.
@@ -309,12 +320,7 @@ def switch_to_deploy(model: nn.Module,
         for name, child in list(parent._modules.items()):
             if not isinstance(child, CompConv) or child.deployed is not None:
                 continue  # a CompConv switched on its own keeps its form (and its BN)
-            norm_name = consuming_norm(parent, name)
-            norm = parent._modules.get(norm_name) if norm_name is not None else None
-            if norm is not None and foldable(norm, child.out_channels):
-                parent._modules[norm_name] = nn.Identity()
-            else:
-                norm = None
+            norm = take_consuming_norm(parent, name)
             if collapse_above is not None and collapses(child, collapse_above):
                 parent._modules[name] = collapse_pointwise(child, norm)
             else:

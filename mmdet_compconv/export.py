@@ -39,7 +39,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from .compconv import CompConv
 from .deploy import (COLLAPSE_ABOVE, DeployedCompConv, _norm_affine, collapse_pointwise,
-                     _check_collapse_above, collapses, consuming_norm, foldable)
+                     _check_collapse_above, collapses, foldable, take_consuming_norm)
 
 
 def is_exporting() -> bool:
@@ -482,14 +482,8 @@ def to_export_form(model: nn.Module,
         for name, child in list(parent._modules.items()):
             if not isinstance(child, CompConv):
                 continue
-            norm_name = consuming_norm(parent, name)
-            norm = parent._modules.get(norm_name) if norm_name is not None else None
-            if norm is not None and foldable(norm, child.out_channels):
-                parent._modules[norm_name] = nn.Identity()
-            else:
-                norm = None
-            parent._modules[name] = _export_conv(child, norm, None, None, True,
-                                                 collapse_above)[0]
+            parent._modules[name] = _export_conv(child, take_consuming_norm(parent, name),
+                                                 None, None, True, collapse_above)[0]
     fuse_conv_bn(model)
     return model.requires_grad_(False)
 
