@@ -1,23 +1,29 @@
 """mmdet-compconv: CompConv detectors for MMDetection.
 
 Importing this package registers ``CompConv`` in mmengine's root ``MODELS`` registry (so
-``conv_cfg=dict(type='CompConv')`` works in any scope) and the CompConv backbones, necks and
-heads in mmdet's ``MODELS`` registry, makes mmengine load checkpoints with
-``weights_only=True`` plus what its own Runner checkpoints need (:mod:`.checkpoint`), verifying
-zoo checkpoints against the hash in their names (:mod:`.checksum`), makes mmcv's
-``ConvModule`` refuse at build time the options a CompConv cannot take
-(:mod:`.conv_module_guard`), and lets ``mmengine.hub`` and ``mmdet_compconv::`` config paths
-find this package (:mod:`.hub`).
+``conv_cfg=dict(type='CompConv')`` works in any scope), the CompConv backbones, necks, heads,
+distiller and datasets in mmdet's registries, and installs the changes it makes to mmengine and
+mmcv (:mod:`mmdet_compconv.patches`: safe, hash-checked checkpoint loading; ConvModule options
+a CompConv cannot take refused at build time; ``mmdet_compconv::`` config paths).
+
+Subpackages, from the bottom up (each imports only those before it):
+
+* :mod:`.cnn`: the operator and its PyTorch inference forms;
+* :mod:`.checkpoint`: safe, hash-verified loading with coverage reports;
+* :mod:`.datasets`: the generated shapes dataset and unlabeled images;
+* :mod:`.models`: mmdet backbones, necks, heads, the distiller and its loss;
+* :mod:`.apis`: building detectors from configs, running mmdet's tools;
+* :mod:`.deployment`: the export form, ONNX, CPU runtimes, benchmarks;
+* :mod:`.zoo`: metafiles and published checkpoints;
+* :mod:`.utils`: mmengine glue (``register_all_modules``, the registry scope, CLI types).
 """
-from .compconv import CompConv, CompConvPlan, adaptive_depth, plan_channels, shuffle_permutation
-from .deploy import (DeployedCompConv, collapse_pointwise, consuming_norm, foldable,
-                     switch_to_deploy)
-from .complexity import compconv_macs, compconv_params, conv_layers, conv_macs, count_macs
-from . import checkpoint  # noqa: F401  (safe checkpoint loading on torch >= 2.6)
-from . import conv_module_guard  # noqa: F401  (ConvModule options CompConv cannot take)
-from . import models  # noqa: F401  (registers the mmdet modules)
-from . import datasets  # noqa: F401  (registers the datasets)
-from . import hub, registry  # noqa: F401  (mmengine.hub and mmdet_compconv:: config paths)
+from . import datasets, models, patches  # noqa: F401  (register the mmdet modules, datasets)
+from .cnn import (CompConv, CompConvPlan, DeployedCompConv, adaptive_depth, collapse_pointwise,
+                  compconv_macs, compconv_params, consuming_norm, conv_layers, conv_macs,
+                  count_macs, foldable, plan_channels, shuffle_permutation, switch_to_deploy)
+from .utils import registry  # noqa: F401  (the mmdet_compconv scope, for mmengine.hub)
+
+patches.install()
 
 __version__ = '0.1.0'
 

@@ -35,3 +35,32 @@ def mmdet_scope_one_thread():
     with DefaultScope.overwrite_default_scope('mmdet'):
         yield
     torch.set_num_threads(threads)
+
+
+def explained_configs(readme: str) -> dict:
+    """{config file name: the rest of its row} for every table row of a README whose first cell
+    names configs in backticks, e.g. ``| `a.py`, `b.py` | what they are | ... |``."""
+    import re
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip('|').split('|')] if line.startswith('|') \
+            else []
+        if len(cells) < 2:
+            continue
+        for name in re.findall(r'`([^`]+\.py)`', cells[0]):
+            rows[name] = ' | '.join(cells[1:])
+    return rows
+
+
+def assert_readme_explains(readme: str, configs, where: str) -> None:
+    """Each config heads a table row with something in its other cells, and no row names a
+    config that does not exist."""
+    rows = explained_configs(readme)
+    names = {c.name for c in configs}
+    missing = sorted(names - set(rows))
+    empty = sorted(n for n in names & set(rows) if not rows[n].strip(' |'))
+    stale = sorted(n for n in rows if n not in names  # bare names only: not a/b.py, ...x.py
+                   and not any(c in n for c in '*/') and not n.startswith('...'))
+    assert not missing, f'{where} has no table row for {missing}'
+    assert not empty, f'{where}: the rows of {empty} say nothing'
+    assert not stale, f'{where} has rows for configs that do not exist: {stale}'

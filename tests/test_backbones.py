@@ -17,7 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmdet_compconv import CompConv, compconv_macs
 from mmdet_compconv.models import (CompConvBasicBlock, CompConvBottleneck, CompConvResNet,
                                    CompConvResNetV1d)
-from mmdet_compconv.complexity import conv_layers, count_macs
+from mmdet_compconv.cnn import conv_layers, count_macs
 
 
 def is_block(m):

@@ -3,6 +3,11 @@ import importlib.util
 import re
 from pathlib import Path
 
+from mmdet_compconv.deployment import vanilla_twin
+from mmdet_compconv.deployment.benchmark import (calibrated_model, data_samples,
+                                                 predict_with_proposals)
+from mmdet_compconv.utils import parse_fraction
+
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location(
     'benchmark_latency', ROOT / 'tools' / 'analysis_tools' / 'benchmark_latency.py')
@@ -20,7 +25,7 @@ def test_vanilla_twin_swaps_every_compconv_part():
         rpn_head=dict(type='CompConvRPNHead', compconv_cfg=dict(type='CompConv', c0=64)),
         roi_head=dict(bbox_head=[dict(conv_cfg=dict(type='mmdet.CompConv')),
                                  dict(conv_cfg=dict(type='Conv2d'))]))
-    twin = bench.vanilla_twin(cfg)
+    twin = vanilla_twin(cfg)
     assert twin == dict(
         type='FasterRCNN', backbone=dict(type='ResNet', depth=50),
         neck=dict(type='FPN', in_channels=[256]), rpn_head=dict(type='RPNHead'),
@@ -51,27 +56,25 @@ def test_predict_with_proposals_is_predict_with_the_rpn_output():
     cfg.model.backbone.depth = 18
     cfg.model.neck.in_channels = [64, 128, 256, 512]
     cfg.model.test_cfg.rcnn.score_thr = 0  # an untrained head scores every class ~1/81
-    model_cfg = cfg.model.to_dict()
-    model_cfg.pop('data_preprocessor')
-    model = bench.build_model(model_cfg)
+    model = calibrated_model(cfg)
     x = torch.rand(1, 3, 64, 96)
     with torch.inference_mode():
-        ref = model.predict(x, bench.data_samples(64, 96))[0].pred_instances
-        proposals = model.rpn_head.predict(model.extract_feat(x), bench.data_samples(64, 96),
+        ref = model.predict(x, data_samples(64, 96))[0].pred_instances
+        proposals = model.rpn_head.predict(model.extract_feat(x), data_samples(64, 96),
                                            rescale=False)
-        out = bench.predict_with_proposals(model, x, bench.data_samples(64, 96), proposals)
+        out = predict_with_proposals(model, x, data_samples(64, 96), proposals)
     out = out[0].pred_instances
     assert len(ref) > 0 and torch.equal(out.bboxes, ref.bboxes)
     assert torch.equal(out.scores, ref.scores)
 
 
 def test_collapse_above_argument():
-    assert bench.parse_fraction('none') is None
-    assert bench.parse_fraction('0.2') == 0.2
+    assert parse_fraction('none') is None
+    assert parse_fraction('0.2') == 0.2
     import argparse
     import pytest
     with pytest.raises(argparse.ArgumentTypeError, match="got 'x'"):
-        bench.parse_fraction('x')
+        parse_fraction('x')
 
 
 def test_layer_benchmark_prints_one_row_per_distinct_layer(capsys):

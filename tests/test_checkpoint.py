@@ -18,7 +18,8 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from mmengine.testing.runner_test_case import ToyDataset, ToyMetric, ToyModel
 
-from mmdet_compconv import checkpoint as safe_checkpoint
+from mmdet_compconv import patches
+from mmdet_compconv.checkpoint import loading as safe_checkpoint
 
 
 class Evil:
@@ -77,7 +78,7 @@ def runner_checkpoint(tmp_path_factory):
 
 
 def test_local_loader_is_installed():
-    safe_checkpoint.install()  # idempotent
+    patches.install()  # idempotent
     assert CheckpointLoader._get_checkpoint_loader('epoch_1.pth') is safe_checkpoint.load_from_local
     assert mmengine_checkpoint.load_url is safe_checkpoint.load_url
 
@@ -135,8 +136,9 @@ def test_runner_resumes_from_its_checkpoint(runner_checkpoint, tmp_path):
     assert runner.param_schedulers[0].state_dict() == saved['param_schedulers'][0]
 
 
-def test_evil_payload_is_live(evil):
-    """The control: trusting the file (weights_only=False) does run its code."""
+def test_fixture_evil_payload_runs_when_trusted(evil):
+    """A check of the fixture, not of the package: trusting the file (weights_only=False)
+    does run its code, so the refusals below are refusals of a live payload."""
     path, marker = evil
     torch.load(path, weights_only=False)
     assert marker.exists()

@@ -1,4 +1,4 @@
-"""Tests of the CompConv operator against ``shared/docs/compconv-spec.md``."""
+"""Tests of the CompConv operator against ``docs/compconv-spec.md``."""
 import math
 import re
 

@@ -4,7 +4,7 @@ import torch
 from mmcv.cnn import ConvModule
 
 from mmdet_compconv import CompConv
-from mmdet_compconv.conv_module_guard import builds_compconv, check_conv_module_options
+from mmdet_compconv.cnn import builds_compconv, check_conv_module_options
 
 COMPCONV = dict(type='CompConv')
 

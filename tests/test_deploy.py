@@ -155,7 +155,7 @@ def test_switch_to_deploy_errors():
         with pytest.raises(ValueError, match=f'collapse_above must be None or a fraction in '
                            rf'\[0, 1\), got {bad!r}'):
             switch_to_deploy(nn.Sequential(CompConv(8, 8, 1)), collapse_above=bad)
-    with pytest.raises(ValueError, match=r'cannot fold BatchNorm2d\(8, .*\) into a CompConv with '
+    with pytest.raises(ValueError, match=r'cannot fold BatchNorm2d\(8, .*\) into CompConv with '
                        r'out_channels=16: only a BatchNorm .* and 16 features'):
         DeployedCompConv(CompConv(8, 16, 1), nn.BatchNorm2d(8))
 

@@ -19,7 +19,8 @@ from mmengine.runner import Runner
 from mmdet_compconv import CompConv
 from mmdet_compconv.checkpoint import safe_load
 from mmdet_compconv.datasets import UnlabeledImageDataset
-from mmdet_compconv.models import CompConvDistiller, load_pretrained
+from mmdet_compconv.checkpoint import load_pretrained
+from mmdet_compconv.models import CompConvDistiller
 from mmdet_compconv.models.distillers import load_teacher_checkpoint, residual_blocks
 from mmdet_compconv.models.losses import ChannelNormMSELoss
 
@@ -135,9 +136,38 @@ def test_teacher_checkpoint_that_does_not_fit_lists_the_keys(tmp_path, teacher_c
     with pytest.raises(ValueError) as info:
         load_teacher_checkpoint(model.teacher, bad)
     text = str(info.value)
-    assert bad in text and "1 missing keys ['layer1.0.conv1.weight']" in text
-    assert 'conv1.weight: checkpoint (1, 1, 1, 1) vs teacher (8, 3, 7, 7)' in text
-    assert "1 unexpected keys ['extra.weight']" in text
+    assert bad in text and 'missing keys in source state_dict: layer1.0.conv1.weight' in text
+    assert ('size mismatch for conv1.weight: copying a param with shape torch.Size([1, 1, 1, 1]) '
+            'from checkpoint, the shape in current model is torch.Size([8, 3, 7, 7])') in text
+    assert 'unexpected key in source state_dict: extra.weight' in text
+
+
+@pytest.mark.parametrize('detector', [False, True])
+def test_deeper_resnet_checkpoint_does_not_load_into_a_shallower_teacher(tmp_path, detector):
+    """R-34 weights (plain or a detector's backbone) into an R-18 teacher: the extra blocks
+    (layer1.2, ...) are an error, not a truncated teacher."""
+    state = MODELS.build(dict(TEACHER, depth=34)).state_dict()
+    if detector:
+        state = {**{f'backbone.{k}': v for k, v in state.items()},
+                 'neck.lateral_convs.0.conv.weight': torch.zeros(1)}
+    path = str(tmp_path / 'r34.pth')
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(ValueError, match=r'(?s)does not fit the teacher ResNet: .*unexpected key in '
+                       r'source state_dict: .*layer1\.2\.conv1\.weight'):
+        load_teacher_checkpoint(MODELS.build(TEACHER), path)
+
+
+def test_only_classifier_keys_may_be_left_unused(tmp_path, teacher_ckpt, caplog):
+    state = safe_load(teacher_ckpt)['state_dict']
+    path = str(tmp_path / 'imagenet.pth')
+    torch.save({**state, 'fc.weight': torch.zeros(10, 64), 'fc.bias': torch.zeros(10)}, path)
+    teacher = MODELS.build(TEACHER)
+    load_teacher_checkpoint(teacher, path)
+    assert all(torch.equal(v, state[k]) for k, v in teacher.state_dict().items())
+    torch.save({**state, 'head.fc.weight': torch.zeros(10, 64), 'stem.weight': torch.zeros(1)},
+               path)
+    with pytest.raises(ValueError, match='unexpected key in source state_dict: stem.weight'):
+        load_teacher_checkpoint(teacher, path)
 
 
 def test_teacher_checkpoint_prefixes_and_extra_keys(tmp_path, teacher_ckpt):

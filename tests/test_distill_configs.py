@@ -10,6 +10,8 @@ from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 
+from conftest import assert_readme_explains
+
 from mmdet_compconv import CompConv
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'distill'
@@ -31,9 +33,9 @@ BACKBONE_FLOW = {
 pytestmark = pytest.mark.usefixtures('mmdet_scope_one_thread')  # tests/conftest.py
 
 
-def test_readme_mentions_every_config():
-    readme = (CONFIG_DIR / 'README.md').read_text()
-    assert not [c.name for c in CONFIGS if c.name not in readme]
+def test_readme_explains_every_config():
+    assert_readme_explains((CONFIG_DIR / 'README.md').read_text(), CONFIGS,
+                           'configs/distill/README.md')
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)

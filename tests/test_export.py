@@ -10,11 +10,10 @@ import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
 
 from mmdet_compconv import CompConv, DeployedCompConv, switch_to_deploy
-from mmdet_compconv.export import (ExportCompConv, dense_export_conv, is_exporting,
-                                   to_export_form)
-from mmdet_compconv.models import CompConvResNet
-from mmdet_compconv.onnx_export import (DenseDetector, export_onnx, max_abs_error, op_counts,
-                                        run_onnxruntime)
+from mmdet_compconv.cnn.functional import is_exporting
+from mmdet_compconv.deployment import (ExportCompConv, dense_export_conv, export_onnx,
+                                       max_abs_error, op_counts, run_onnxruntime, to_export_form)
+from mmdet_compconv.models import CompConvResNet, DenseDetector
 from test_deploy import trained_like  # random BN statistics and affines, some gammas 0
 
 pytest.importorskip('onnxruntime')
@@ -75,7 +74,7 @@ def test_eager_forward_is_unchanged_outside_export(monkeypatch):
     def not_here(*args):
         raise AssertionError('the export path ran outside an export')
 
-    monkeypatch.setattr('mmdet_compconv.deploy.deployed_forward_for_export', not_here)
+    monkeypatch.setattr(DeployedCompConv, '_assemble_for_export', not_here)
     x = torch.rand(1, 64, 4, 4)
     with torch.no_grad():
         assert torch.allclose(m(x), conv(x), atol=1e-5)  # the out= path
@@ -261,8 +260,8 @@ def test_export_onnx_tool(tmp_path, capsys):
                      str(tmp_path / 'frcnn.onnx'), '--cfg-options'] + options(SMALL_RPN))
     out = capsys.readouterr().out
     assert err < 1e-3
-    assert 'input (1, 3, 64, 96), 10 outputs, max abs error vs PyTorch' in out
-    assert 'input (2, 3, 96, 64), 10 outputs' in out  # the dynamic size
+    assert 'input (1, 3, 64, 96), 10 outputs, max abs error vs the model as loaded' in out
+    assert 'input (2, 3, 96, 128), 10 outputs' in out  # the dynamic size
     assert 'Transpose' not in out.split('ops: ')[1] and 'ops ONNX Runtime runs: ' in out
     with pytest.raises(SystemExit, match='at least 32'):
         tool.main([config, '--shape', '16', '96'])

@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData
 
 from mmdet_compconv import CompConv
 from mmdet_compconv.models import CompConvRPNHead
-from mmdet_compconv.complexity import conv_layers, count_macs
+from mmdet_compconv.cnn import conv_layers, count_macs
 
 C = 32
 SIZE = 64

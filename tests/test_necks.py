@@ -7,7 +7,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet_compconv import CompConv
 from mmdet_compconv.models import CompConvFPN, CompConvPAFPN
-from mmdet_compconv.complexity import conv_layers, count_macs
+from mmdet_compconv.cnn import conv_layers, count_macs
 
 S = 64
 IN_CHANNELS = [8, 16, 32, 64]

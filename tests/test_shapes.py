@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from mmdet_compconv.shapes import (CLASSES, OTHER_CLASSES, SHAPE_KINDS, ShapesConfig, image_rng,
+from mmdet_compconv.datasets.shapes import (CLASSES, OTHER_CLASSES, SHAPE_KINDS, ShapesConfig, image_rng,
                                    make_dataset, render_image, shape_polygon)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,6 +203,6 @@ def test_cli(tmp_path):
 
 def test_docstring_examples_run():
     import doctest
-    from mmdet_compconv import shapes
+    from mmdet_compconv.datasets import shapes
     result = doctest.testmod(shapes, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 4 and result.failed == 0

@@ -12,7 +12,7 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
 from mmdet_compconv import CompConv
-from mmdet_compconv.shapes import CLASSES, OTHER_CLASSES
+from mmdet_compconv.datasets.shapes import CLASSES, OTHER_CLASSES
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'shapes'
 CONFIGS = sorted(CONFIG_DIR.glob('*.py'))
@@ -118,7 +118,7 @@ def test_demo_summary_complexity_and_metrics(tmp_path):
     """The summary's MACs and params: CompConv128-R18 is lighter than ResNet-18, and the
     backbone MACs equal the analytic count of its convolutions."""
     import json
-    from mmdet_compconv.complexity import conv_macs
+    from mmdet_compconv.cnn import conv_macs
     summary = _demo_summary()
     cc = summary.complexity(str(CONFIG_DIR / 'faster-rcnn_compconv128-r18_fpn_shapes.py'), 64)
     van = summary.complexity(str(CONFIG_DIR / 'faster-rcnn_r18_fpn_shapes.py'), 64)

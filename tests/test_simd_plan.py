@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mmdet_compconv import CompConv, plan_channels
-from mmdet_compconv.export import ExportCompConv
+from mmdet_compconv.deployment import ExportCompConv
 
 
 @pytest.mark.parametrize('channels,multiple,expected', [

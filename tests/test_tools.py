@@ -21,8 +21,8 @@ import torch
 from mmdet.utils import register_all_modules
 from mmengine.registry import DefaultScope
 
-from mmdet_compconv import checkpoint  # noqa: F401  (safe loading; also on `import mmdet_compconv`)
-from mmdet_compconv.tools_runner import _prepare_cpu_distributed, mmdet_tool_path
+from mmdet_compconv.checkpoint import safe_load
+from mmdet_compconv.apis.mmdet_tools import cpu_distributed_args, mmdet_tool_path
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = REPO / 'configs' / 'compconv' / 'retinanet_compconv128-r50_fpn_1x_coco.py'
@@ -188,11 +188,14 @@ def test_test_py_with_runner_checkpoint(trained, tmp_path):
 def test_other_mmdet_tools_run_through_the_runner(trained, tmp_path):
     """publish_model.py calls torch.load itself: it still reads a Runner checkpoint."""
     work_dir, _ = trained
-    run(sys.executable, '-m', 'mmdet_compconv.tools_runner', 'model_converters/publish_model',
+    run(sys.executable, '-m', 'mmdet_compconv.apis.mmdet_tools', 'model_converters/publish_model',
         work_dir / 'iter_2.pth', tmp_path / 'published.pth', cwd=tmp_path)
     (published, ) = tmp_path.glob('published-*.pth')
     ckpt = torch.load(published)  # plain weights_only load: only meta and state_dict are left
     assert set(ckpt) == {'meta', 'state_dict'}
+    trained_state = safe_load(str(work_dir / 'iter_2.pth'))['state_dict']
+    assert ckpt['state_dict'].keys() == trained_state.keys()
+    assert all(torch.equal(v, trained_state[k]) for k, v in ckpt['state_dict'].items())
 
 
 def test_apis_with_runner_checkpoint(tiny, trained, tmp_path):
@@ -266,5 +269,5 @@ def test_unknown_mmdet_tool_is_a_clear_error():
 
 def test_cpu_launcher_shim_leaves_other_commands_alone():
     argv = ['cfg.py', '--work-dir', 'w']
-    assert _prepare_cpu_distributed(argv) == argv
-    assert _prepare_cpu_distributed([*argv, '--launcher', 'none']) == [*argv, '--launcher', 'none']
+    assert cpu_distributed_args(argv) == argv
+    assert cpu_distributed_args([*argv, '--launcher', 'none']) == [*argv, '--launcher', 'none']

@@ -18,13 +18,14 @@ import argparse
 import glob
 import json
 import os.path as osp
-import sys
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+from mmdet_compconv.apis import init_model
+from mmdet_compconv.cnn import count_macs
+from mmdet_compconv.models import DenseDetector
 
 METRICS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'coco/bbox_mAP_s',
            'coco/bbox_mAP_m', 'coco/bbox_mAP_l')
@@ -54,17 +55,11 @@ def params(module: nn.Module) -> int:
 
 def complexity(config: str, size: int) -> Dict[str, int]:
     """Params of the detector and backbone, MACs of backbone and backbone + neck."""
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    from mmengine.config import Config
-    from mmdet_compconv import count_macs as macs
-    register_all_modules()
-    cfg = Config.fromfile(config)
-    model = MODELS.build(cfg.model).eval()
+    model = init_model(config)
     x = torch.rand(1, 3, size, size)
     return dict(params=params(model), backbone_params=params(model.backbone),
-                backbone_macs=macs(model.backbone, x),
-                features_macs=macs(nn.Sequential(model.backbone, model.neck), x))
+                backbone_macs=count_macs(DenseDetector(model, 'backbone'), x),
+                features_macs=count_macs(DenseDetector(model, 'backbone+neck'), x))
 
 
 def _m(n: int) -> str:

@@ -5,11 +5,7 @@ torch >= 2.6 through mmdet_compconv.checkpoint's allow-list::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR]
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo, when not pip-installed
-from mmdet_compconv.tools_runner import run_mmdet_tool  # noqa: E402
+from mmdet_compconv.apis import run_mmdet_tool
 
 if __name__ == '__main__':
     run_mmdet_tool('test')

@@ -4,12 +4,11 @@ from .dense_heads import CompConvRPNHead
 from .distillers import CompConvDistiller
 from .losses import ChannelNormMSELoss
 from .necks import CompConvFPN, CompConvPAFPN
-from .pretrained import LoadReport, load_pretrained, load_state_dict_with_report
+from .dense_detector import DenseDetector
 from .utils import compconv_like
 
 __all__ = [
     'ChannelNormMSELoss', 'CompConvBasicBlock', 'CompConvBottleneck', 'CompConvDistiller',
     'CompConvResNet', 'CompConvResNetV1d',
-    'CompConvFPN', 'CompConvPAFPN', 'CompConvRPNHead', 'LoadReport', 'compconv_like',
-    'load_pretrained', 'load_state_dict_with_report'
+    'CompConvFPN', 'CompConvPAFPN', 'CompConvRPNHead', 'DenseDetector', 'compconv_like'
 ]

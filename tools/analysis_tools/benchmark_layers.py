@@ -13,28 +13,15 @@ Example:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from typing import Callable, Dict
 
 import torch
 import torch.nn as nn
 
-from mmdet_compconv import CompConv, DeployedCompConv, collapse_pointwise
-from mmdet_compconv.deploy import COLLAPSE_ABOVE, collapses
-
-
-def median_ms(fns: Dict[str, Callable], repeats: int) -> Dict[str, float]:
-    times = {k: [] for k in fns}
-    with torch.inference_mode():
-        for fn in fns.values():
-            fn()
-        for _ in range(repeats):
-            for name, fn in fns.items():
-                t0 = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t0)
-    return {k: 1000 * statistics.median(v) for k, v in times.items()}
+from mmdet_compconv.cnn import (COLLAPSE_ABOVE, CompConv, DeployedCompConv, collapse_pointwise,
+                                collapses)
+from mmdet_compconv.deployment.benchmark import interleaved
+from mmdet_compconv.utils import parse_size
 
 
 def layer_inputs(backbone: nn.Module, size: tuple) -> Dict[str, torch.Size]:
@@ -61,7 +48,7 @@ def main(argv=None) -> None:
     from mmdet.utils import register_all_modules
     from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--size', default='800x1216', help='image size HxW')
+    parser.add_argument('--size', type=parse_size, default=(800, 1216), help='image size HxW')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--backbone', nargs='+', action=DictAction,
@@ -71,10 +58,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     register_all_modules()
-    size = tuple(int(v) for v in args.size.lower().split('x'))
+    size = args.size
     backbone = MODELS.build(dict(args.backbone)).eval()
     shapes = layer_inputs(backbone, size)
-    print(f'# {args.backbone}, {args.size}, {args.threads} threads, channels_last, median ms '
+    print(f'# {args.backbone}, {size[0]}x{size[1]}, {args.threads} threads, channels_last, median ms '
           f'of {args.repeats}; collapse_above={COLLAPSE_ABOVE}')
     print('| layer | input | C_out | k | s | d | C_p | MAC ratio | dense | deployed | collapsed '
           '| deploy uses |')
@@ -97,7 +84,7 @@ def main(argv=None) -> None:
         if pointwise:
             collapsed = collapse_pointwise(m, norm).to(memory_format=torch.channels_last)
             fns['collapsed'] = lambda: collapsed(x)
-        ms = median_ms(fns, args.repeats)
+        ms = {k: 1000 * v for k, v in interleaved(fns, 1, args.repeats).items()}
         ratio = m.plan.macs_per_pixel(m.kernel_size[0], m.tail_type) / (
             m.in_channels * m.out_channels * m.kernel_size[0]**2)
         uses = 'collapsed' if collapses(m) else 'deployed'

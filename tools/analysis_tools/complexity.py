@@ -3,7 +3,7 @@
 Counts multiply-accumulates of one image with torch's ``FlopCounterMode`` (FLOPs / 2; only
 convolutions occur in a ResNet backbone, so these are the convolution MACs) on the meta device,
 so even R152 at 800x1333 takes a second, and checks that they equal the sum of the analytic
-per-layer figures (``mmdet_compconv.complexity``: CompConv Eq. 7/8 plus plain convs).
+per-layer figures (``mmdet_compconv.cnn.complexity``: CompConv Eq. 7/8 plus plain convs).
 
 Variants: ``vanilla`` is mmdet's ResNet; ``3x3`` replaces the 3x3 block convs (``conv2`` of a
 Bottleneck; both convs of a BasicBlock); ``all`` replaces every block conv. The stem and the
@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout, uninstalled
-import mmdet_compconv  # noqa: F401,E402  (registers the models)
-from mmdet_compconv.compconv import CompConv  # noqa: E402
-from mmdet_compconv.complexity import conv_layers, count_macs  # noqa: E402
+from mmdet_compconv.cnn import CompConv, conv_layers, count_macs
+from mmdet_compconv.utils import parse_size
 
 VARIANTS = ('vanilla', '3x3', 'all')
 
@@ -55,12 +52,6 @@ def measure(model: nn.Module, size: Tuple[int, int]) -> Tuple[int, int]:
     counted = count_macs(model, x)
     analytic = sum(layer.macs for layer in conv_layers(model, x))
     return counted, analytic
-
-
-def parse_size(text: str) -> Tuple[int, int]:
-    """'224' -> (224, 224); '800x1333' -> (800, 1333)."""
-    parts = [int(v) for v in text.lower().split('x')]
-    return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
 def parse_model(text: str) -> Tuple[int, str]:

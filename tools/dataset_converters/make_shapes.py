@@ -12,19 +12,16 @@ distillation flow, configs/distill/README.md): another seed and a disjoint class
         --classes pentagon hexagon cross rhombus arrow
 
 Layout: ``<out>/{train,val}/*.png`` and ``<out>/annotations/instances_{train,val}.json``.
-The same arguments always give the same dataset (see ``mmdet_compconv.shapes``).
+The same arguments always give the same dataset (see ``mmdet_compconv.datasets.shapes``).
 """
 from __future__ import annotations
 
 import argparse
-import os.path as osp
-import sys
 import time
 from collections import Counter
 from typing import List, Optional
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-from mmdet_compconv.shapes import CLASSES, SHAPE_KINDS, make_dataset  # noqa: E402
+from mmdet_compconv.datasets.shapes import CLASSES, SHAPE_KINDS, make_dataset
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

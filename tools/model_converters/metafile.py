@@ -16,22 +16,11 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from mmengine.config import Config
+
+from mmdet_compconv.zoo import dump_metafile, load_metafile, model_metadata, update_entry
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # run from a checkout, uninstalled
-from mmengine.config import Config  # noqa: E402
-
-from mmdet_compconv.zoo import (dump_metafile, load_metafile, model_metadata,  # noqa: E402
-                                update_entry)
-
-
-def header_of(path: Path) -> str:
-    """The leading comment lines of a file."""
-    lines = []
-    for line in path.read_text().splitlines(keepends=True):
-        if not line.startswith('#'):
-            break
-        lines.append(line)
-    return ''.join(lines)
 
 
 def filled(path: Path) -> dict:
@@ -77,7 +66,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if new != load_metafile(str(path)):
             stale.append(str(path))
             if not args.check:
-                dump_metafile(new, str(path), header_of(path))
+                dump_metafile(new, str(path))
                 print(f'updated {path}')
         else:
             print(f'up to date: {path}')

@@ -26,15 +26,10 @@ from typing import Optional, Sequence
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # run from a checkout, uninstalled
-from mmengine.config import Config  # noqa: E402
+from mmengine.config import Config
 
-from mmdet_compconv.zoo import (dump_metafile, load_metafile, model_metadata,  # noqa: E402
-                                publish_checkpoint, results_from_metrics, update_entry)
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metafile import header_of  # noqa: E402
+from mmdet_compconv.zoo import (dump_metafile, load_metafile, model_metadata, publish_checkpoint,
+                                results_from_metrics, update_entry)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -84,7 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(yaml.safe_dump([entry], sort_keys=False, width=100), end='')
     if args.write:
         metafile['Models'][index] = entry
-        dump_metafile(metafile, str(metafile_path), header_of(metafile_path))
+        dump_metafile(metafile, str(metafile_path))
         print(f'updated {metafile_path}')
     return 0
 

@@ -1,7 +1,7 @@
 """Check downloaded zoo checkpoints against the sha256 prefix in their names.
 
 ``mim download`` does not check what it downloads; run this on its ``--dest`` (loading the
-file through mmengine checks it again). Exit status 1 if any file fails or none is found.
+file through mmengine checks it again). Exit status 1 if any file fails, or none carries a hash to verify.
 
 Example:
     mim download mmdet_compconv --config retinanet_r18_fpn_shapes --dest ckpts
@@ -14,17 +14,21 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
-from mmdet_compconv.checksum import ChecksumError, verify_checkpoint  # noqa: E402
+from mmdet_compconv.checkpoint import ChecksumError, verify_checkpoint
+
+
+CHECKPOINT_SUFFIXES = ('.pth', '.pth.tar')
 
 
 def checkpoints(paths: Sequence[Path]) -> List[Path]:
-    """The ``.pth`` files among ``paths`` (folders are searched, not recursively)."""
+    """The checkpoint files among ``paths``: ``.pth`` / ``.pth.tar`` in any case (folders are
+    searched, not recursively)."""
     found: List[Path] = []
     for p in paths:
         if not p.exists():
             raise FileNotFoundError(f'{p} does not exist')
-        found += sorted(p.glob('*.pth')) if p.is_dir() else [p]
+        found += sorted(f for f in p.iterdir() if f.is_file() and
+                        f.name.lower().endswith(CHECKPOINT_SUFFIXES)) if p.is_dir() else [p]
     return found
 
 
@@ -36,15 +40,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not found:
         print(f'no .pth file in {", ".join(map(str, args.paths))}')
         return 1
-    failed = 0
+    failed = verified = 0
     for path in found:
         try:
-            verified = verify_checkpoint(str(path))
-            print(f'ok {verified}: {path}' if verified else
-                  f'skipped (no _<YYYYMMDD>-<sha256[:8]>.pth in the name): {path}')
+            prefix = verify_checkpoint(str(path))
         except ChecksumError as e:
             print(f'FAILED: {e}')
             failed += 1
+            continue
+        verified += prefix is not None
+        print(f'ok {prefix}: {path}' if prefix else
+              f'skipped (no _<YYYYMMDD>-<sha256[:8]>.pth in the name): {path}')
+    if not verified and not failed:
+        print(f'nothing verified: none of the {len(found)} files carries a hash in its name')
+        return 1
     return 1 if failed else 0
 
 

@@ -7,8 +7,8 @@ from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, ResNet
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 
-from ...deploy import COLLAPSE_ABOVE
-from ..pretrained import ReportedPretrainedMixin
+from ...checkpoint import ReportedPretrainedMixin
+from ...cnn import COLLAPSE_ABOVE, switch_to_deploy
 from ..utils import DEFAULT_COMPCONV_CFG, check_compconv_cfg, compconv_like, names_tuple
 
 
@@ -85,7 +85,7 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
     conv_cfg, norm_cfg, norm_eval, dcn, stage_with_dcn, plugins, with_cp, zero_init_residual,
     pretrained, init_cfg) keeps its meaning; ``conv_cfg`` applies to the convs that stay plain.
     A ``Pretrained`` init_cfg reports how much of the model the checkpoint covered and warns
-    loudly, naming the missing groups, when it is partial (see ``models/pretrained.py``).
+    loudly, naming the missing groups, when it is partial (see :mod:`mmdet_compconv.checkpoint.report`).
 
     Args:
         depth: 18, 34, 50, 101 or 152.
@@ -158,7 +158,6 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
             >>> all(torch.allclose(a, b, atol=1e-4) for a, b in zip(y, z))
             True
         """
-        from ...deploy import switch_to_deploy
         return switch_to_deploy(self, collapse_above)
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:

@@ -14,7 +14,7 @@ from mmengine.model import BaseModel
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
 
-from ...compconv import CompConv
+from ...cnn import CompConv
 from .structure import backbone_of, check_student_fits_teacher, compconv_modules, residual_blocks
 from .teacher_checkpoint import load_teacher_checkpoint
 

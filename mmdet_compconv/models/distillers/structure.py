@@ -6,7 +6,7 @@ from typing import Dict, List, Tuple
 import torch.nn as nn
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck
 
-from ...compconv import CompConv
+from ...cnn import CompConv
 
 BlockSignature = Tuple[Tuple[str, int, int, Tuple[int, ...]], ...]
 

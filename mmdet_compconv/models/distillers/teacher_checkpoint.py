@@ -2,69 +2,66 @@
 from __future__ import annotations
 
 import logging
-from typing import Dict
+import re
 
-import torch
 import torch.nn as nn
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
+__all__ = ['CLASSIFIER_PREFIXES', 'load_teacher_checkpoint']
 
-def _fit_prefix(state_dict: Dict[str, torch.Tensor],
-                own: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Strip ``module.`` (DDP) and, for a backbone teacher, ``backbone.`` (an mmdet detector or
-    an mmpretrain classifier checkpoint) when the teacher's own keys lack them."""
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
-    if not any(k.startswith('backbone.') for k in own) and any(
-            k.startswith('backbone.') for k in state_dict):
-        state_dict = {k[len('backbone.'):]: v for k, v in state_dict.items()
-                      if k.startswith('backbone.')}
-    return state_dict
+#: Checkpoint keys a backbone teacher may leave unused: the classifier of an ImageNet model
+#: (torchvision's ``fc.*``, mmpretrain's ``head.*``).
+CLASSIFIER_PREFIXES = ('fc.', 'head.')
 
 
 def load_teacher_checkpoint(teacher: nn.Module, checkpoint: str) -> None:
-    """Load every parameter and buffer of ``teacher`` from ``checkpoint``.
+    """Load every parameter and buffer of ``teacher`` from ``checkpoint``, exactly.
 
-    ``checkpoint`` is anything mmengine's CheckpointLoader reads (a path, ``http(s)://``,
+    ``checkpoint`` is anything mmengine's ``CheckpointLoader`` reads (a path, ``http(s)://``,
     ``torchvision://``, ``open-mmlab://``), loaded safely (:mod:`mmdet_compconv.checkpoint`):
-    an mmdet/mmengine checkpoint (``state_dict`` inside), a plain state dict, or for a backbone
-    teacher a detector or mmpretrain classifier checkpoint (keys under ``backbone.``). Keys the
-    teacher does not have (a classifier's ``fc``) are logged and ignored.
+    an mmdet/mmengine checkpoint (``state_dict`` inside), a plain state dict, or, for a backbone
+    teacher, a detector or mmpretrain classifier checkpoint (its keys under ``backbone.`` are
+    taken, as mmengine's ``Pretrained`` init with ``prefix='backbone.'`` does). DDP's
+    ``module.`` prefix is removed, as mmengine's ``load_checkpoint`` does. The only keys that may
+    be left unused are a classifier's (:data:`CLASSIFIER_PREFIXES`); they are logged. Any other
+    difference (a missing key, another shape, an unused key such as the extra blocks of a deeper
+    ResNet) is an error, reported by mmengine's ``load_state_dict(strict=True)``.
+
+    Args:
+        teacher (nn.Module): the teacher model (a backbone or a detector).
+        checkpoint (str): where its weights are.
 
     Raises:
-        ValueError: a teacher tensor is missing from the checkpoint or has another shape; the
-            message lists the missing, mismatched and unexpected keys.
+        ValueError: the checkpoint is not a state dict, or does not fit the teacher; the
+            message names the checkpoint and lists the keys.
 
     Example:
-        >>> import os, tempfile, torch.nn as nn
+        >>> import os, tempfile, torch, torch.nn as nn
         >>> path = os.path.join(tempfile.mkdtemp(), 'w.pth')
         >>> torch.save(nn.Linear(2, 2).state_dict(), path)
-        >>> load_teacher_checkpoint(nn.Linear(2, 2), path)  # doctest: +ELLIPSIS
-        Loads checkpoint by local backend from path: ...
         >>> load_teacher_checkpoint(nn.Linear(2, 3), path)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: teacher checkpoint ... does not fit the teacher Linear: 0 missing keys [], 2 with another shape ['weight: checkpoint (2, 2) vs teacher (3, 2)', 'bias: checkpoint (2,) vs teacher (3,)'], 0 unexpected keys []
-    """  # noqa: E501
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+        ValueError: teacher checkpoint ... does not fit the teacher Linear: ...size mismatch for weight: copying a param with shape torch.Size([2, 2]) from checkpoint...
+    """
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     if not isinstance(ckpt, dict):
         raise ValueError(f'teacher checkpoint {checkpoint!r} holds a {type(ckpt).__name__}, not '
                          f'a state dict')
+    state = {re.sub(r'^module\.', '', k): v for k, v in ckpt.get('state_dict', ckpt).items()}
     own = teacher.state_dict()
-    state_dict = _fit_prefix(ckpt.get('state_dict', ckpt), own)
-    missing = [k for k in own if k not in state_dict and not k.endswith('num_batches_tracked')]
-    mismatched = [f'{k}: checkpoint {tuple(state_dict[k].shape)} vs teacher {tuple(v.shape)}'
-                  for k, v in own.items() if k in state_dict and state_dict[k].shape != v.shape]
-    unexpected = [k for k in state_dict if k not in own]
-    if missing or mismatched:
-        raise ValueError(
-            f'teacher checkpoint {checkpoint!r} does not fit the teacher '
-            f'{type(teacher).__name__}: {len(missing)} missing keys {missing[:10]}, '
-            f'{len(mismatched)} with another shape {mismatched[:10]}, {len(unexpected)} '
-            f'unexpected keys {unexpected[:10]}')
-    teacher.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
+    if not any(k.startswith('backbone.') for k in own) and any(
+            k.startswith('backbone.') for k in state):
+        state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
+    ignored = [k for k in state if k not in own and k.startswith(CLASSIFIER_PREFIXES)]
+    state = {k: v for k, v in state.items() if k not in ignored}
+    try:
+        load_state_dict(teacher, state, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f'teacher checkpoint {checkpoint!r} does not fit the teacher '
+                         f'{type(teacher).__name__}: {e}') from e
     print_log(f'teacher {type(teacher).__name__}: loaded all {len(own)} tensors from '
-              f'{checkpoint}' + (f'; ignored {len(unexpected)} checkpoint keys it does not '
-                                 f'have: {unexpected[:10]}' if unexpected else ''),
+              f'{checkpoint}' + (f'; ignored the {len(ignored)} classifier keys it does not '
+                                 f'have: {ignored[:10]}' if ignored else ''),
               logger='current', level=logging.INFO)

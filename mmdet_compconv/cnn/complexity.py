@@ -10,6 +10,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .compconv import CompConv
 
+__all__ = ['compconv_params', 'compconv_macs', 'dense_macs', 'conv_macs', 'ConvLayer',
+           'conv_layers', 'count_macs']
+
 
 def compconv_params(module: CompConv) -> int:
     """Parameter count of a CompConv: the MACs per output pixel plus the bias.
@@ -37,11 +40,24 @@ def compconv_macs(module: CompConv, output_size: Sequence[int]) -> int:
     return h * w * module.plan.macs_per_pixel(module.kernel_size[0], module.tail_type)
 
 
-def conv2d_macs(module: nn.Conv2d, output_size: Sequence[int]) -> int:
-    """Multiply-accumulates of a plain ``nn.Conv2d`` for one image (bias not counted)."""
+def dense_macs(conv: nn.Module, output_size: Sequence[int]) -> int:
+    """Multiply-accumulates for one image of a plain convolution with the geometry of ``conv``.
+
+    Args:
+        conv (nn.Module): any conv with ``in_channels``, ``out_channels``, ``kernel_size`` and
+            ``groups`` (``nn.Conv2d``, or a CompConv for the dense conv it replaces).
+        output_size (Sequence[int]): (H_out, W_out).
+
+    Returns:
+        int: the MACs (bias not counted).
+
+    Example:
+        >>> dense_macs(nn.Conv2d(64, 64, 3, groups=2), (2, 2))
+        73728
+    """
     h, w = output_size
-    kh, kw = module.kernel_size
-    return h * w * kh * kw * module.in_channels * module.out_channels // module.groups
+    kh, kw = conv.kernel_size
+    return h * w * kh * kw * conv.in_channels * conv.out_channels // conv.groups
 
 
 def conv_macs(module: nn.Module, output_size: Sequence[int]) -> int:
@@ -49,7 +65,7 @@ def conv_macs(module: nn.Module, output_size: Sequence[int]) -> int:
     if isinstance(module, CompConv):
         return compconv_macs(module, output_size)
     if isinstance(module, nn.Conv2d):
-        return conv2d_macs(module, output_size)
+        return dense_macs(module, output_size)
     raise TypeError(f'conv_macs takes a CompConv or nn.Conv2d, got {type(module).__name__}')
 
 
@@ -69,9 +85,7 @@ class ConvLayer:
     @property
     def vanilla_macs(self) -> int:
         """MACs of a plain convolution of the same geometry."""
-        m = self.module
-        return (self.out_size[0] * self.out_size[1] * m.kernel_size[0] * m.kernel_size[1] *
-                m.in_channels * m.out_channels // m.groups)
+        return dense_macs(self.module, self.out_size)
 
 
 def conv_layers(model: nn.Module, inputs) -> List[ConvLayer]:

@@ -7,7 +7,7 @@ hash: ``mim download`` has a TODO for it, and mmengine's URL loader passes
 file. So a truncated or tampered download would be loaded and run as if it were the zoo's.
 
 :func:`verify_checkpoint` recomputes the sha256 of a file whose name ends in the zoo's
-``_{YYYYMMDD}-{8 hex digits}.pth`` and raises :class:`ChecksumError` naming the file, the expected and the
+``_{YYYYMMDD}-{8 hex digits}.pth`` (any case; ``.pth.tar`` too) and raises :class:`ChecksumError` naming the file, the expected and the
 actual hash when they differ. ``mmdet_compconv.checkpoint`` calls it in mmengine's local loader
 and downloads URLs through :func:`download_checkpoint`, which verifies before a file enters the
 cache and again whenever a cached file is reused. Files without such a suffix
@@ -27,7 +27,7 @@ Example:
     >>> verify_checkpoint(bad)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mmdet_compconv.checksum.ChecksumError: ...model_20260101-00000000.pth: its name says sha256 00000000..., the file's sha256 is ca978112ca1b... ...
+    mmdet_compconv.checkpoint.checksum.ChecksumError: ...model_20260101-00000000.pth: its name says sha256 00000000..., the file's sha256 is ca978112ca1b... ...
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ import torch
 __all__ = ['HASH_SUFFIX', 'ChecksumError', 'hash_in_name', 'sha256_of', 'verify_checkpoint',
            'download_checkpoint']
 
-#: The zoo's ``_YYYYMMDD-`` then the first 8 hex digits of the sha256, then ``.pth``, at the
-#: end of the name (as publish_model.py, and mmdet's, write it).
-HASH_SUFFIX = re.compile(r'_\d{8}-([0-9a-f]{8})\.pth$')
+#: The zoo's ``_YYYYMMDD-`` then the first 8 hex digits of the sha256, then ``.pth`` (or
+#: ``.pth.tar``), at the end of the name (as publish_model.py, and mmdet's, write it); any case.
+HASH_SUFFIX = re.compile(r'_\d{8}-([0-9a-f]{8})\.pth(?:\.tar)?$', re.IGNORECASE)
 
 
 class ChecksumError(ValueError):
@@ -59,11 +59,13 @@ def hash_in_name(name: str) -> Optional[str]:
     Example:
         >>> hash_in_name('https://host/retinanet_r18_fpn_shapes_20261129-0a1b2c3d.pth')
         '0a1b2c3d'
+        >>> hash_in_name('MODEL_20261129-0A1B2C3D.PTH'), hash_in_name('m_20261129-0a1b2c3d.pth.tar')
+        ('0a1b2c3d', '0a1b2c3d')
         >>> hash_in_name('work_dirs/x/epoch_20.pth'), hash_in_name('epoch_20-0a1b2c3d.pth')
         (None, None)
     """
     match = HASH_SUFFIX.search(osp.basename(urlparse(name).path if '://' in name else name))
-    return match.group(1) if match else None
+    return match.group(1).lower() if match else None
 
 
 def sha256_of(path: str, chunk: int = 1 << 20) -> str:
@@ -109,16 +111,24 @@ def download_checkpoint(url: str, model_dir: Optional[str] = None, progress: boo
     """Download ``url`` into torch's hub cache (as ``torch.hub`` would) and verify it.
 
     Same cache layout as ``torch.hub.load_state_dict_from_url``: ``model_dir`` (default
-    ``<torch hub dir>/checkpoints``), file name ``file_name`` or the URL's. A fresh download
-    goes to a ``.partial`` file first and enters the cache only once verified; a cached file
-    is verified each time it is used.
+    ``<torch hub dir>/checkpoints``), file name ``file_name`` or the URL's. A fresh download is
+    ``torch.hub.download_url_to_file`` with the name's hash as ``hash_prefix``: it writes a
+    temporary file of its own (so processes downloading the same URL at once do not collide),
+    checks the sha256 and renames the file into the cache only when it matches. A cached file is
+    verified each time it is used.
+
+    Args:
+        url (str): the checkpoint's URL.
+        model_dir (str, optional): the cache folder. Default: None (torch's).
+        progress (bool): show a progress bar. Default: True.
+        file_name (str, optional): the cached file's name. Default: None (the URL's).
 
     Returns:
-        The path of the verified file.
+        str: the path of the verified file.
 
     Raises:
         ChecksumError: the file does not match the hash in its name (a failed fresh download
-            is removed; a bad cached file is named in the message).
+            leaves nothing in the cache; a bad cached file is named in the message).
     """
     model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
     os.makedirs(model_dir, exist_ok=True)
@@ -126,14 +136,18 @@ def download_checkpoint(url: str, model_dir: Optional[str] = None, progress: boo
     cached = osp.join(model_dir, file_name or osp.basename(urlparse(url).path))
     if not osp.exists(cached):
         sys.stdout.write(f'Downloading: "{url}" to {cached}\n')
-        partial = cached + '.partial'
-        torch.hub.download_url_to_file(url, partial, hash_prefix=None, progress=progress)
+        expected = hash_in_name(name)
         try:
-            verify_checkpoint(partial, name)
-        except ChecksumError:
-            os.remove(partial)
-            raise
-        os.replace(partial, cached)
+            torch.hub.download_url_to_file(url, cached, hash_prefix=expected, progress=progress)
+        except RuntimeError as e:
+            if expected is None or 'invalid hash value' not in str(e):
+                raise
+            got = re.search(r'got "([0-9a-f]+)"', str(e))
+            raise ChecksumError(
+                f'Refusing {url}: its name says sha256 {expected}..., the downloaded file\'s '
+                f'sha256 is {got.group(1) if got else "different"}; nothing was cached. The '
+                'download was cut short or the server holds another file than the published '
+                'one; download it again.') from e
         return cached
     verify_checkpoint(cached, name)
     return cached

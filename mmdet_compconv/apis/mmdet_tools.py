@@ -15,7 +15,7 @@ in a DDP with ``device_ids=[LOCAL_RANK]``, both of which fail on CPU. Here the g
 is initialised first (mmengine then skips its own ``init_dist``), and
 ``model_wrapper_cfg.device_ids=None`` is added to ``--cfg-options`` unless it is given.
 
-Command line: ``python -m mmdet_compconv.tools_runner TOOL [ARGS...]``, with TOOL a path under
+Command line: ``python -m mmdet_compconv.apis.mmdet_tools TOOL [ARGS...]``, with TOOL a path under
 ``<mmdet>/.mim/tools`` without ``.py``, e.g. ``analysis_tools/browse_dataset``.
 """
 from __future__ import annotations
@@ -25,7 +25,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-__all__ = ['mmdet_tools_dir', 'mmdet_tool_path', 'run_mmdet_tool', 'main']
+from ..checkpoint import allow_runner_checkpoints
+
+__all__ = ['mmdet_tools_dir', 'mmdet_tool_path', 'cpu_distributed_args', 'run_mmdet_tool', 'main']
 
 
 def mmdet_tools_dir() -> Path:
@@ -67,7 +69,7 @@ def _launcher(argv: Sequence[str]) -> str:
     return 'none'
 
 
-def _prepare_cpu_distributed(argv: List[str]) -> List[str]:
+def cpu_distributed_args(argv: List[str]) -> List[str]:
     """Make ``--launcher pytorch`` work without CUDA (see the module docstring)."""
     import torch
     import torch.distributed as dist
@@ -91,11 +93,8 @@ def run_mmdet_tool(name: str, argv: Optional[Sequence[str]] = None) -> None:
         FileNotFoundError: mmdet ships no such tool.
         SystemExit: whatever the tool exits with (argparse errors, ``--help``).
     """
-    import mmdet_compconv  # noqa: F401  registers the CompConv modules
-    from mmdet_compconv.checkpoint import allow_runner_checkpoints  # safe checkpoint loading
-
     path = mmdet_tool_path(name)
-    args = _prepare_cpu_distributed(list(sys.argv[1:] if argv is None else argv))
+    args = cpu_distributed_args(list(sys.argv[1:] if argv is None else argv))
     old_argv, old_path = sys.argv, list(sys.path)
     sys.argv = [str(path), *args]
     sys.path.insert(0, str(path.parent))  # as `python path` would
@@ -107,11 +106,11 @@ def run_mmdet_tool(name: str, argv: Optional[Sequence[str]] = None) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """``python -m mmdet_compconv.tools_runner TOOL [ARGS...]``."""
+    """``python -m mmdet_compconv.apis.mmdet_tools TOOL [ARGS...]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help'):
         print(__doc__)
-        print('usage: python -m mmdet_compconv.tools_runner TOOL [ARGS...]')
+        print('usage: python -m mmdet_compconv.apis.mmdet_tools TOOL [ARGS...]')
         raise SystemExit(0 if argv else 2)
     run_mmdet_tool(argv[0], argv[1:])
 

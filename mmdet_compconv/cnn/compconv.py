@@ -1,185 +1,29 @@
 """CompConv, the compact convolution of Zhang, Xu and Shen (CVPR 2021 Workshops).
 
 Paper: https://arxiv.org/abs/2106.10486 (no official code). This module follows the
-project's specification, ``shared/docs/compconv-spec.md``; its section numbers are cited below.
+project's specification, ``docs/compconv-spec.md``; its section numbers are cited below.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
+from mmengine.utils import to_2tuple
+
+from .deployed_compconv import DeployedCompConv
+from .functional import cat, compconv_recursion, strided_identity, unbatched
+from .plan import MAX_DEPTH, TAILS, plan_channels, shuffle_permutation
+
+__all__ = ['CompConv']
 
 IntOrPair = Union[int, Sequence[int]]
 
-TAILS = ('depthwise', 'pointwise', 'full')
-MAX_DEPTH = 3
 
-
-@dataclass(frozen=True)
-class CompConvPlan:
-    """The channel plan of one CompConv (spec §2).
-
-    Attributes:
-        in_channels: C_in.
-        out_channels: C_out.
-        depth: the recursive depth d (0 means a plain convolution).
-        prim_channels: C_p, the smallest unit (``out_channels`` when ``depth == 0``).
-    """
-
-    in_channels: int
-    out_channels: int
-    depth: int
-    prim_channels: int
-
-    @property
-    def overflow(self) -> int:
-        """e, the channels trimmed from the last unit A_0."""
-        if self.depth == 0:
-            return 0
-        return 2 * (2**self.depth - 1) * self.prim_channels - self.out_channels
-
-    @property
-    def tail_channels(self) -> int:
-        """n_tail = |A_0| = 2^(d-1) C_p - e."""
-        if self.depth == 0:
-            return 0
-        return 2**(self.depth - 1) * self.prim_channels - self.overflow
-
-    @property
-    def units(self) -> tuple[int, ...]:
-        """Sizes of (B_{d-1}, A_{d-1}, ..., B_0, A_0) before trimming."""
-        return tuple(2**(self.depth - 1 - i) * self.prim_channels
-                     for i in range(self.depth - 1, -1, -1) for _ in (0, 1))
-
-    @property
-    def identity_channels(self) -> int:
-        """Input channels copied into A_{d-1}, ..., A_1."""
-        return 0 if self.depth == 0 else (2**(self.depth - 1) - 1) * self.prim_channels
-
-    def problem(self) -> Optional[str]:
-        """Why this plan is invalid (spec §2, validity), or None if it is valid."""
-        if self.depth == 0:
-            return None
-        if self.in_channels < self.identity_channels:
-            return (f'in_channels={self.in_channels} < (2^(d-1) - 1) * C_p = '
-                    f'{self.identity_channels} needed by the identity slices')
-        if self.tail_channels < 1:
-            return (f'the overflow e={self.overflow} would leave A_0 empty '
-                    f'(2^(d-1) * C_p = {2**(self.depth - 1) * self.prim_channels})')
-        return None
-
-    def macs_per_pixel(self, kernel_size: int, tail: str = 'depthwise') -> int:
-        """Multiply-accumulates per output pixel (spec §4, Eq. 7 and 8).
-
-        Also the weight count, since every weight is used once per output pixel.
-        """
-        k2 = kernel_size**2
-        if self.depth == 0:
-            return k2 * self.in_channels * self.out_channels
-        cp, n = self.prim_channels, self.tail_channels
-        body = self.in_channels * cp + sum((2**i * cp)**2 for i in range(1, self.depth))
-        tail_cost = {'depthwise': k2 * n, 'pointwise': n, 'full': k2 * n * n}[tail]
-        return k2 * body + tail_cost
-
-
-def _is_int(value) -> bool:
-    """An int proper: not a bool, not a float such as 2.0 (``2.0 in range(4)`` is True)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _prim_channels(out_channels: int, depth: int, multiple: int = 1) -> int:
-    if depth == 0:
-        return out_channels
-    return -(-math.ceil(out_channels / (2 * (2**depth - 1))) // multiple) * multiple
-
-
-def adaptive_depth(in_channels: int, c0: float, max_depth: int = MAX_DEPTH) -> int:
-    """d = min(floor(log2(max(1, C_in / C_0))) + 1, max_depth) (spec §2, [decision]).
-
-    Integer arithmetic, so C_in = 2^n * C_0 lands exactly on n + 1.
-
-    Example:
-        >>> [adaptive_depth(c, 128) for c in (64, 128, 255, 256, 512, 2048)]
-        [1, 1, 1, 2, 3, 3]
-    """
-    n = 0
-    while n + 1 < max_depth and c0 * 2**(n + 1) <= in_channels:
-        n += 1
-    return min(n + 1, max_depth)
-
-
-def plan_channels(in_channels: int,
-                  out_channels: int,
-                  c0: float = 128,
-                  depth: Optional[int] = None,
-                  max_depth: int = MAX_DEPTH,
-                  prim_multiple: int = 1) -> CompConvPlan:
-    """Choose the depth and smallest unit of a CompConv (spec §2).
-
-    Args:
-        in_channels: C_in.
-        out_channels: C_out.
-        c0: C_0; a larger value gives a smaller adaptive depth.
-        depth: an explicit depth 0..3, or None for the adaptive depth, which is lowered
-            until the plan is valid.
-        max_depth: the cap of the adaptive depth, 0..3.
-        prim_multiple: round C_p up to a multiple of this (an option outside the spec, e.g.
-            the SIMD block width 8 or 16 of CPU runtimes; the overflow e grows and is
-            trimmed as usual). 1, the default, is the spec's C_p.
-
-    Returns:
-        The plan.
-
-    Raises:
-        ValueError: for non-positive channels or c0, a depth outside 0..3, or an explicit
-            depth that does not fit the channels.
-
-    Example:
-        >>> p = plan_channels(512, 512)
-        >>> p.depth, p.prim_channels, p.overflow, p.tail_channels
-        (3, 37, 6, 142)
-        >>> p = plan_channels(512, 512, prim_multiple=16)
-        >>> p.depth, p.prim_channels, p.overflow, p.tail_channels
-        (3, 48, 160, 32)
-    """
-    for name, value in (('in_channels', in_channels), ('out_channels', out_channels)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f'CompConv needs a positive integer {name}, got {value!r}')
-    if (isinstance(c0, bool) or not isinstance(c0, (int, float)) or not c0 > 0
-            or not math.isfinite(c0)):
-        raise ValueError(f'CompConv needs a finite c0 > 0, got c0={c0!r}')
-    if not _is_int(max_depth) or max_depth not in range(MAX_DEPTH + 1):
-        raise ValueError(f'CompConv needs an integer max_depth in 0..{MAX_DEPTH}, '
-                         f'got max_depth={max_depth!r}')
-    if not _is_int(prim_multiple) or prim_multiple < 1:
-        raise ValueError(f'CompConv needs a positive integer prim_multiple, got {prim_multiple!r}')
-    if depth is not None:
-        if not _is_int(depth) or depth not in range(MAX_DEPTH + 1):
-            raise ValueError(f'CompConv needs an integer depth in 0..{MAX_DEPTH} or None, '
-                             f'got depth={depth!r}')
-        plan = CompConvPlan(in_channels, out_channels, depth,
-                            _prim_channels(out_channels, depth, prim_multiple))
-        problem = plan.problem()
-        if problem:
-            raise ValueError(f'CompConv depth={depth} does not fit in_channels={in_channels}, '
-                             f'out_channels={out_channels} (C_p={plan.prim_channels}): {problem}')
-        return plan
-    d = adaptive_depth(in_channels, c0, max_depth)
-    while True:
-        plan = CompConvPlan(in_channels, out_channels, d,
-                            _prim_channels(out_channels, d, prim_multiple))
-        if plan.problem() is None:
-            return plan
-        d -= 1
-
-
-def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
+def _pair(value: IntOrPair, name: str) -> tuple:
+    pair = to_2tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
         raise ValueError(f'CompConv {name} must be an int or a pair of ints, got {value!r}')
     return pair
@@ -192,35 +36,7 @@ def _square(value: IntOrPair, name: str) -> int:
     return a
 
 
-def shuffle_permutation(channels: int) -> torch.Tensor:
-    """Channel shuffle with 2 groups as a gather index (spec §3.5, [decision]).
-
-    Output channel 2m takes channel m, output channel 2m+1 takes channel h+m, with
-    h = ceil(C/2); for even C this is ``view(2, C/2).transpose``.
-
-    Example:
-        >>> shuffle_permutation(5).tolist()
-        [0, 3, 1, 4, 2]
-    """
-    half = (channels + 1) // 2
-    index = torch.empty(channels, dtype=torch.long)
-    index[0::2] = torch.arange(half)
-    index[1::2] = torch.arange(half, channels)
-    return index
-
-
-def unbatched(forward, x: torch.Tensor, name: str) -> torch.Tensor:
-    """Run a batched ``forward`` on an unbatched (C, H, W) input, as ``nn.Conv2d`` accepts it.
-
-    Raises:
-        ValueError: ``x`` is neither (N, C, H, W) nor (C, H, W).
-    """
-    if x.dim() != 3:
-        raise ValueError(f'{name} takes a (N, C, H, W) or (C, H, W) input, got shape '
-                         f'{tuple(x.shape)}')
-    return forward(x.unsqueeze(0)).squeeze(0)
-
-
+@MODELS.register_module()
 class CompConv(nn.Module):
     """A drop-in replacement for a ``nn.Conv2d`` (spec §3).
 
@@ -358,7 +174,7 @@ class CompConv(nn.Module):
         """Turn this module into its inference form in place, as RepVGG-style blocks do.
 
         The sub-convolutions, tail and bias give way to a
-        :class:`~mmdet_compconv.DeployedCompConv` child ``deployed`` (the state dict changes
+        :class:`~mmdet_compconv.cnn.DeployedCompConv` child ``deployed`` (the state dict changes
         with them: load deployed weights after switching). A BatchNorm after this module is
         not folded; :func:`mmdet_compconv.switch_to_deploy` on the parent model does that.
         Switching twice changes nothing.
@@ -371,18 +187,11 @@ class CompConv(nn.Module):
             True
         """
         if self.deployed is None:
-            from .deploy import DeployedCompConv
             deployed = DeployedCompConv(self)
             del self.convs, self.tail
             self.bias = None
             self.deployed = deployed
         return self
-
-    def _identity(self, x: torch.Tensor, start: int, width: int) -> torch.Tensor:
-        a = x[:, start:start + width]
-        if self.stride[0] > 1:
-            a = F.avg_pool2d(a, self.stride, self.stride, ceil_mode=True, count_include_pad=False)
-        return a
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
@@ -395,16 +204,16 @@ class CompConv(nn.Module):
         if self.plan.depth == 0:
             return F.conv2d(x, self.convs[0].weight, self.bias, self.stride, self.padding,
                             self.dilation)
-        b = self.convs[0](x)
-        pieces, start = [b], 0
-        for conv in self.convs[1:]:
+        stride = self.stride[0]
+
+        def identity(j: int, start: int, b: torch.Tensor) -> list:
             # .to: under autocast the copies stay in the input's dtype while the convs' outputs
             # are cast; cat would promote the whole output back to float32
-            a = self._identity(x, start, b.shape[1]).to(b.dtype)
-            start += b.shape[1]
-            b = conv(torch.cat((b, a), 1))
-            pieces += [a, b]
-        pieces.append(self.tail(b[:, :self.plan.tail_channels]))
+            return [strided_identity(x, start, b.shape[1], stride).to(b.dtype)]
+
+        pieces = compconv_recursion(x, self.plan.depth, lambda j, ts: self.convs[j](cat(ts)),
+                                    identity)
+        pieces.append(self.tail(pieces[-1][:, :self.plan.tail_channels]))
         y = torch.cat(pieces, 1)
         if self.with_shuffle:
             n, c, h, w = y.shape
@@ -422,5 +231,3 @@ class CompConv(nn.Module):
                 f'c0={self.c0}, depth={self.depth}, prim_channels={self.prim_channels}, '
                 f'tail={self.tail_type!r}, shuffle={self.with_shuffle}, bias={self.bias is not None}')
 
-
-MODELS.register_module('CompConv', module=CompConv)

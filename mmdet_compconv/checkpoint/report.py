@@ -6,15 +6,16 @@ network: :func:`load_pretrained` says, loudly, what was loaded and which groups 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix
 
-from ..compconv import CompConv
+from ..cnn import CompConv
 
 
 @dataclass
@@ -65,8 +66,14 @@ def _group(key: str, compconvs: Sequence[str]) -> str:
     return (key.rsplit('.', 1)[0] + '.*') if '.' in key else key
 
 
+#: As mmengine's ``load_checkpoint``: (pattern, replacement) applied to every key, in order.
+DEFAULT_REVISE_KEYS: Tuple[Tuple[str, str], ...] = ((r'^module\.', ''), )
+
+
 def load_state_dict_with_report(module: nn.Module, state_dict: Dict[str, torch.Tensor],
-                                source: str = 'state_dict') -> LoadReport:
+                                source: str = 'state_dict',
+                                revise_keys: Sequence[Tuple[str, str]] = DEFAULT_REVISE_KEYS
+                                ) -> LoadReport:
     """Load the entries of ``state_dict`` that fit ``module`` and report the coverage.
 
     A complete load is logged at INFO level; anything missing is logged as a WARNING that
@@ -83,8 +90,8 @@ def load_state_dict_with_report(module: nn.Module, state_dict: Dict[str, torch.T
         True
     """
     own = module.state_dict()
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
+    for pattern, replacement in revise_keys:
+        state_dict = {re.sub(pattern, replacement, k): v for k, v in state_dict.items()}
     fit = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
     module.load_state_dict(fit, strict=False)
     params = dict(module.named_parameters())

@@ -1,25 +1,17 @@
 """Export form of CompConv models: what ONNX Runtime and OpenVINO should run.
 
-Two things live here:
-
-* :func:`deployed_forward_for_export`, the graph-friendly forward of a
-  :class:`~mmdet_compconv.DeployedCompConv`. Its eager forward writes each piece into a
-  preallocated buffer with ``out=``; the TorchScript ONNX exporter drops such writes (wrong
-  outputs, or an ``IndexError`` inside the exporter), so while a model is being exported or
-  traced the pieces are instead joined by one Concat and put in the shuffled order by one
-  Gather.
-* :func:`to_export_form`, a model transform built for runtimes. Each CompConv becomes an
-  :class:`ExportCompConv` that assembles its pieces with a single Concat and **does not
-  shuffle**: its output stays in a known channel permutation, which is folded into the
-  weights of the consumers (the next convolution's input channels; BatchNorm and ReLU pass it
-  through). Inside mmdet's residual blocks every permutation ends at a dense convolution (a
-  plain conv, a depth-0 CompConv, or a 1x1 CompConv collapsed as in
-  :func:`~mmdet_compconv.switch_to_deploy`), whose output rows can be put back in the logical
-  order, so the block hands the next one a tensor in the usual order and the graph has no
-  Transpose or Gather for the shuffle. Where the permutation cannot travel (the block's last
-  conv is an uncollapsed CompConv, or a CompConv outside a block or RPN head) the module
-  materialises the logical order with one Gather, which is still one op fewer than the train
-  form's Reshape-Transpose-Reshape.
+:func:`to_export_form` is a model transform built for runtimes. Each CompConv becomes an
+:class:`ExportCompConv` that assembles its pieces with a single Concat and **does not
+shuffle**: its output stays in a known channel permutation, which is folded into the
+weights of the consumers (the next convolution's input channels; BatchNorm and ReLU pass it
+through). Inside mmdet's residual blocks every permutation ends at a dense convolution (a
+plain conv, a depth-0 CompConv, or a 1x1 CompConv collapsed as in
+:func:`~mmdet_compconv.switch_to_deploy`), whose output rows can be put back in the logical
+order, so the block hands the next one a tensor in the usual order and the graph has no
+Transpose or Gather for the shuffle. Where the permutation cannot travel (the block's last
+conv is an uncollapsed CompConv, or a CompConv outside a block or RPN head) the module
+materialises the logical order with one Gather, which is still one op fewer than the train
+form's Reshape-Transpose-Reshape.
 
 BatchNorm folding: the BN after a CompConv is a per-channel affine of the concatenation.
 Every piece but the tail A_0 is also read raw by a later sub-convolution, so the affine cannot
@@ -37,85 +29,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .compconv import CompConv
-from .deploy import (COLLAPSE_ABOVE, DeployedCompConv, _norm_affine, collapse_pointwise,
-                     _check_collapse_above, collapses, foldable, take_consuming_norm)
+from ..cnn import (COLLAPSE_ABOVE, CompConv, DeployedCompConv, collapse_pointwise, collapses,
+                   foldable, norm_affine)
+from ..cnn.fusion import check_collapse_above, take_consuming_norm
+from ..cnn.functional import cat, compconv_recursion, strided_identity
+from ..cnn.plan import index_runs, invert_permutation
 
-
-def is_exporting() -> bool:
-    """Whether the current forward is being exported or traced (ONNX, torch.export, jit).
-
-    Example:
-        >>> is_exporting()
-        False
-    """
-    # cheapest first: this runs in every DeployedCompConv forward
-    return (torch.compiler.is_exporting() or torch.jit.is_tracing()
-            or torch.onnx.is_in_onnx_export())
-
-
-def deployed_forward_for_export(m: DeployedCompConv, x: torch.Tensor) -> torch.Tensor:
-    """The forward of a DeployedCompConv as an exporter can record it: no ``out=`` writes.
-
-    Raw pieces ``cat(B_{d-1}, A_{d-1}, ..., B_0)`` get the folded BN as one Mul and Add, the
-    tail (BN already in its weights) joins them in one Concat, and one Gather puts the
-    channels in the shuffled order.
-
-    Example:
-        >>> from mmdet_compconv import CompConv, DeployedCompConv
-        >>> conv = CompConv(64, 64, 3, padding=1).eval()
-        >>> x = torch.rand(1, 64, 6, 6)
-        >>> with torch.no_grad():
-        ...     torch.allclose(deployed_forward_for_export(DeployedCompConv(conv), x), conv(x),
-        ...                    atol=1e-5)
-        True
-    """
-    w = m.weights
-    if m.plan.depth == 0:
-        return F.conv2d(x, w[0], m.tail_bias, m.stride, m.padding, m.dilation)
-    b = F.conv2d(x, w[0], None, m.stride, m.padding, m.dilation)
-    pieces, start = [b], 0
-    for j in range(1, m.plan.depth):
-        width = b.shape[1]
-        a = x[:, start:start + width]
-        start += width
-        if m.stride[0] > 1:
-            a = F.avg_pool2d(a, m.stride, m.stride, ceil_mode=True, count_include_pad=False)
-        b = F.conv2d(torch.cat((b, a), 1), w[j], None, 1, m.padding, m.dilation)
-        pieces += [a, b]
-    n = m.plan.tail_channels
-    body = torch.cat(pieces, 1) * m.scale[:, :-n] + m.shift[:, :-n]
-    tail = F.conv2d(b, w[-1], m.tail_bias, 1, m.tail_padding, m.tail_dilation, m.tail_groups)
-    if tail.shape[1] != n:  # the depthwise tail also ran on the e trimmed channels
-        tail = tail[:, :n]
-    y = torch.cat((body, tail), 1)
-    return y.index_select(1, _source_order(m))
-
-
-def _source_order(m: DeployedCompConv) -> torch.Tensor:
-    """order[o] = the raw position that output channel o takes, read off m.segments."""
-    order = [0] * m.out_channels  # a Python list: a traced tensor write would be recorded
-    for segments in m.segments:
-        for lo, hi, d0, step in segments:
-            order[d0:d0 + step * (hi - lo - 1) + 1:step] = range(lo, hi)
-    return torch.tensor(order, device=m.scale.device)
-
-
-def _runs(channels: Sequence[int]) -> List[Tuple[int, int]]:
-    """Sorted channel indices as (start, stop) runs of consecutive values."""
-    runs: List[Tuple[int, int]] = []
-    for c in channels:
-        if runs and runs[-1][1] == c:
-            runs[-1] = (runs[-1][0], c + 1)
-        else:
-            runs.append((c, c + 1))
-    return runs
-
-
-def _invert(perm: torch.Tensor) -> torch.Tensor:
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(len(perm), device=perm.device)
-    return inv
+__all__ = ['ExportCompConv', 'dense_export_conv', 'to_export_form']
 
 
 class ExportCompConv(nn.Module):
@@ -177,7 +97,7 @@ class ExportCompConv(nn.Module):
 
         # conv0 reads the whole input: its input channels follow in_perm.
         w0 = conv.convs[0].weight.detach()
-        weights = [w0[:, _invert(in_perm)].clone()]
+        weights = [w0[:, invert_permutation(in_perm)].clone()]
         # Identity slices: logical input channels [s, s + width) sit at physical in_perm[s:..];
         # read them in physical order as runs of consecutive channels (slices, no gather).
         self.slice_runs: List[List[Tuple[int, int]]] = []
@@ -189,7 +109,8 @@ class ExportCompConv(nn.Module):
             raw_a = raw_start + width  # the raw position of A_{d-j} in cat(...)
             phys = in_perm[start:start + width]
             sorted_phys, k = torch.sort(phys)  # piece position p holds logical k[p]
-            self.slice_runs.append(_runs(sorted_phys.tolist()))
+            self.slice_runs.append([(lo, lo + j - i) for i, j, lo, _ in
+                                    index_runs(sorted_phys.tolist(), unit_step=True)])
             raw_to_phys[raw_a + k] = raw_a + torch.arange(width)
             wj = conv.convs[j].weight.detach()
             # conv j reads cat(B, A): A's channels arrive in the sorted physical order.
@@ -207,8 +128,8 @@ class ExportCompConv(nn.Module):
 
         order = conv.shuffle_index if conv.with_shuffle else torch.arange(c_out)
         perm = raw_to_phys[order.cpu()]  # logical output o -> physical position
-        scale, shift = _norm_affine(conv, norm)
-        inv = _invert(perm)  # physical position -> logical channel
+        scale, shift = norm_affine(conv, norm)
+        inv = invert_permutation(perm)  # physical position -> logical channel
         self.with_affine = norm is not None or conv.bias is not None
         self.register_buffer('scale', scale[inv].to(ref.dtype).clone())
         self.register_buffer('shift', shift[inv].to(ref.dtype).clone())
@@ -219,22 +140,18 @@ class ExportCompConv(nn.Module):
         self.register_buffer('gather', perm.to(ref.device), persistent=False)
         self.out_perm = None if materialize else perm
 
-    def _slices(self, x: torch.Tensor, runs: List[Tuple[int, int]]) -> List[torch.Tensor]:
-        out = [x[:, lo:hi] for lo, hi in runs]
-        if self.stride[0] > 1:
-            out = [F.avg_pool2d(a, self.stride, self.stride, ceil_mode=True,
-                                count_include_pad=False) for a in out]
-        return out
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weights
-        b = F.conv2d(x, w[0], None, self.stride, self.padding, self.dilation)
-        pieces = [b]
-        for j, runs in enumerate(self.slice_runs, 1):
-            a = self._slices(x, runs)
-            b = F.conv2d(torch.cat([b] + a, 1), w[j], None, 1, self.padding, self.dilation)
-            pieces += a + [b]
-        t = b if self.trim_tail_input is None else b[:, :self.trim_tail_input]
+        w, s = self.weights, self.stride[0]
+
+        def conv(j: int, tensors) -> torch.Tensor:
+            return F.conv2d(cat(tensors), w[j], None, s if j == 0 else 1, self.padding,
+                            self.dilation)
+
+        def identity(j: int, start: int, b: torch.Tensor) -> List[torch.Tensor]:
+            return [strided_identity(x, lo, hi - lo, s) for lo, hi in self.slice_runs[j - 1]]
+
+        pieces = compconv_recursion(x, self.plan.depth, conv, identity)
+        t = pieces[-1] if self.trim_tail_input is None else pieces[-1][:, :self.trim_tail_input]
         pieces.append(F.conv2d(t, w[-1], None, 1, self.tail_padding, self.tail_dilation,
                                self.tail_groups))
         y = torch.cat(pieces, 1)
@@ -282,12 +199,12 @@ def dense_export_conv(conv: nn.Module,
             conv, norm = collapse_pointwise(conv, norm), None
     if type(conv) is not nn.Conv2d or conv.groups != 1 or conv.padding_mode != 'zeros':
         raise TypeError(f'cannot fold a channel permutation into {conv!r}')
-    scale, b = _norm_affine(conv, norm)
+    scale, b = norm_affine(conv, norm)
     w = conv.weight.detach() * scale.view(-1, 1, 1, 1)
     if in_perm is not None:
-        w = w[:, _invert(in_perm.to(w.device))]
+        w = w[:, invert_permutation(in_perm.to(w.device))]
     if out_perm is not None:
-        inv = _invert(out_perm.to(w.device))
+        inv = invert_permutation(out_perm.to(w.device))
         w, b = w[inv], b[inv]
     out = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                     conv.padding, conv.dilation, bias=True).to(w.device, w.dtype)
@@ -341,7 +258,7 @@ def _conv_module_ok(cm: nn.Module) -> bool:
 def _stays_split(conv: nn.Module, collapse_above: Optional[float]) -> bool:
     """Whether ``conv`` is a CompConv that the export form keeps split (not dense)."""
     return (isinstance(conv, CompConv) and conv.plan.depth > 0
-            and not (collapse_above is not None and collapses(conv, collapse_above)))
+            and not collapses(conv, collapse_above))
 
 
 def _export_conv(conv: nn.Module, norm: Optional[nn.Module], in_perm: Optional[torch.Tensor],
@@ -370,7 +287,7 @@ def _export_fpn(neck: nn.Module, carry: bool,
     top-down sums and resizes are per channel) and, when ``carry``, its outputs are left in the
     order of its output convs. Returns (rewritten, output order)."""
     from mmdet.models.necks import FPN
-    from .models.necks import CompConvFPN
+    from ..models.necks import CompConvFPN
     if type(neck) not in (FPN, CompConvFPN) or neck.add_extra_convs:
         return False, None
     laterals, outputs = list(neck.lateral_convs), list(neck.fpn_convs)
@@ -423,7 +340,7 @@ def to_export_form(model: nn.Module,
 
     * mmdet ResNet blocks (CompConv ones included): every conv + BN becomes an
       :class:`ExportCompConv` or a BN-folded dense conv (1x1 CompConvs that
-      :func:`~mmdet_compconv.deploy.collapses` says cost more split than dense become dense),
+      :func:`~mmdet_compconv.cnn.collapses` says cost more split than dense become dense),
       the shuffle permutations folded into the next conv's input channels.
     * mmdet's ``RPNHead`` with one CompConv ``rpn_conv``: its permutation goes into
       ``rpn_cls`` and ``rpn_reg``.
@@ -462,7 +379,7 @@ def to_export_form(model: nn.Module,
                         'ExportCompConv(conv, materialize=True)')
     if model.training:
         raise ValueError('to_export_form folds BatchNorm statistics: call model.eval() first')
-    _check_collapse_above(collapse_above)
+    check_collapse_above(collapse_above)
     deployed = [n for n, m in model.named_modules() if isinstance(m, DeployedCompConv)]
     if deployed:
         raise TypeError(f'to_export_form needs the train form, but {deployed[0]!r} is a '

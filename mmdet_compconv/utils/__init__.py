@@ -1,7 +1,10 @@
-"""``register_all_modules``, where ``mmengine.hub.get_model`` looks for it (``PKG.utils``)."""
+"""Glue with mmengine: ``register_all_modules`` (``mmengine.hub.get_model`` looks for it in
+``PKG.utils``), the ``mmdet_compconv`` registry scope, and the argument types of the tools."""
 from mmdet.utils import register_all_modules as register_mmdet_modules
 
-__all__ = ['register_all_modules']
+from .cli import parse_fraction, parse_size
+
+__all__ = ['register_all_modules', 'parse_fraction', 'parse_size']
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
@@ -18,4 +21,5 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         'CompConvFPN'
     """
     register_mmdet_modules(init_default_scope)
-    from . import models, registry  # noqa: F401
+    from .. import models  # noqa: F401
+    from . import registry  # noqa: F401

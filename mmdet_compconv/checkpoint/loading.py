@@ -7,7 +7,7 @@ values) fail in ``tools/test.py``, ``load_from`` and ``--resume``. Its http(s) l
 through ``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults to False, so a
 checkpoint URL can run arbitrary code when unpickled.
 
-Importing this module (``import mmdet_compconv`` does) fixes both without trusting anyone:
+``import mmdet_compconv`` fixes both without trusting anyone (:mod:`mmdet_compconv.patches`):
 
 * the local-path loader (mmengine scheme ``''``) becomes :func:`load_from_local`;
 * every URL loader (``http(s)://``, and ``torchvision://``, ``open-mmlab://``, ``mmcls://``,
@@ -20,7 +20,7 @@ and both unpickle with ``weights_only=True`` plus exactly the globals of
 ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` does not switch the checks off for these loaders.
 
 Scripts that call ``torch.load`` themselves (mmdet's ``publish_model.py``) accept Runner
-checkpoints inside :func:`allow_runner_checkpoints`, which ``mmdet_compconv.tools_runner`` uses.
+checkpoints inside :func:`allow_runner_checkpoints`, which ``mmdet_compconv.apis`` uses.
 
 A file that cannot be loaded gets an error that names it and says why: damaged (empty,
 truncated, broken stream: :class:`CorruptCheckpointError`), not a checkpoint at all
@@ -39,18 +39,15 @@ import re
 import zipfile
 from typing import Any, Callable, ContextManager, List, Optional, Tuple, Union
 
-import mmengine.runner.checkpoint as mmengine_checkpoint
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
 
 from .checksum import download_checkpoint, verify_checkpoint
 
 __all__ = [
     'RUNNER_CHECKPOINT_GLOBALS', 'allow_runner_checkpoints', 'safe_load', 'load_from_local',
-    'load_url', 'install', 'diagnose', 'CheckpointFileError', 'CorruptCheckpointError',
-    'NotACheckpointError'
+    'load_url', 'diagnose', 'CheckpointFileError', 'CorruptCheckpointError', 'NotACheckpointError'
 ]
 
 
@@ -258,7 +255,7 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
         IsADirectoryError: ``filename`` is a directory.
         pickle.UnpicklingError: the file pickles something not allowed.
         CheckpointFileError: the file is damaged or not a checkpoint (see :func:`safe_load`).
-        mmdet_compconv.checksum.ChecksumError: the name ends in ``-<sha256[:8]>.pth`` and the
+        mmdet_compconv.checkpoint.ChecksumError: the name ends in ``-<sha256[:8]>.pth`` and the
             file does not match it.
     """
     filename = osp.expanduser(filename)
@@ -282,33 +279,13 @@ def load_url(url: str,
 
     Same signature as mmengine's ``load_url``, which it replaces for every URL scheme. A name
     ending in ``-<sha256[:8]>.pth`` is verified whatever ``check_hash`` says
-    (:func:`mmdet_compconv.checksum.download_checkpoint`).
+    (:func:`mmdet_compconv.checkpoint.download_checkpoint`).
 
     Raises:
         pickle.UnpicklingError: the downloaded file pickles something not allowed.
         CheckpointFileError: the downloaded file is damaged or not a checkpoint.
-        mmdet_compconv.checksum.ChecksumError: the file does not match the hash in its name.
+        mmdet_compconv.checkpoint.ChecksumError: the file does not match the hash in its name.
     """
     path = download_checkpoint(url, model_dir, progress, file_name)
     return _load_or_explain(url, path, lambda: torch.load(path, map_location=map_location,
                                                           weights_only=True))
-
-
-def install() -> None:
-    """Make mmengine's checkpoint loaders use :func:`load_from_local` and :func:`load_url`.
-
-    Idempotent; runs when this module is imported.
-
-    Example:
-        >>> from mmengine.runner.checkpoint import CheckpointLoader
-        >>> install()
-        >>> CheckpointLoader._get_checkpoint_loader('work_dirs/epoch_1.pth') is load_from_local
-        True
-    """
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
-    # mmengine's load_from_http (and through it the torchvision://, open-mmlab:// and mmcls://
-    # loaders) downloads with the module-level name ``load_url``: one binding covers them all.
-    mmengine_checkpoint.load_url = load_url
-
-
-install()

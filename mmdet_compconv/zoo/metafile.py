@@ -24,16 +24,15 @@ import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-import torch.nn as nn
 import yaml
 
-from .checkpoint import safe_load
-from .checksum import sha256_of
-from .complexity import count_macs
-from .shapes import CLASSES as SHAPES_CLASSES
+from ..checkpoint import safe_load, sha256_of
+from ..cnn import count_macs
+from ..datasets.shapes import CLASSES as SHAPES_CLASSES
+from ..models import DenseDetector
 
 __all__ = ['inference_size', 'model_complexity', 'model_metadata', 'publish_checkpoint',
-           'results_from_metrics', 'update_entry', 'load_metafile', 'dump_metafile']
+           'results_from_metrics', 'update_entry', 'load_metafile', 'header_of', 'dump_metafile']
 
 
 def inference_size(cfg) -> Tuple[int, int]:
@@ -62,18 +61,6 @@ def inference_size(cfg) -> Tuple[int, int]:
     return math.ceil(h / pad) * pad, math.ceil(w / pad) * pad
 
 
-class _DenseForward(nn.Module):
-    """Backbone, neck and dense head of a detector: the part whose cost the config fixes."""
-
-    def __init__(self, detector: nn.Module):
-        super().__init__()
-        self.detector = detector
-        self.head = getattr(detector, 'rpn_head', None) or detector.bbox_head
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.head(self.detector.extract_feat(x))
-
-
 def model_complexity(cfg) -> Dict[str, int]:
     """Parameters and MACs (backbone + neck + dense head) of a config's detector.
 
@@ -92,7 +79,7 @@ def model_complexity(cfg) -> Dict[str, int]:
         detector = MODELS.build(cfg.model)
     detector.eval()
     h, w = inference_size(cfg)
-    macs = count_macs(_DenseForward(detector), torch.empty(1, 3, h, w, device='meta'))
+    macs = count_macs(DenseDetector(detector, 'tensor'), torch.empty(1, 3, h, w, device='meta'))
     return {'FLOPs': macs, 'Parameters': sum(p.numel() for p in detector.parameters())}
 
 
@@ -211,8 +198,29 @@ def load_metafile(path: str) -> Dict[str, Any]:
         return yaml.safe_load(f)
 
 
-def dump_metafile(metafile: Dict[str, Any], path: str, header: str = '') -> None:
-    """Write a metafile in mmdet's key order, ``header`` (comment lines) first."""
+def header_of(path: str) -> str:
+    """The leading comment lines of a file ('' when it does not exist)."""
+    if not osp.isfile(path):
+        return ''
+    lines = []
+    with open(path) as f:
+        for line in f:
+            if not line.startswith('#'):
+                break
+            lines.append(line)
+    return ''.join(lines)
+
+
+def dump_metafile(metafile: Dict[str, Any], path: str, header: Optional[str] = None) -> None:
+    """Write a metafile in mmdet's key order, ``header`` (comment lines) first.
+
+    Args:
+        metafile (dict): ``Collections`` and ``Models``.
+        path (str): the file.
+        header (str, optional): comment lines to start with. Default: None (keep the
+            file's own, see :func:`header_of`).
+    """
+    header = header_of(path) if header is None else header
     with open(path, 'w') as f:
         f.write(header)
         yaml.safe_dump(metafile, f, sort_keys=False, width=100)

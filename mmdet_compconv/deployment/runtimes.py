@@ -1,0 +1,130 @@
+"""CPU runtimes for exported models: ONNX Runtime and OpenVINO, compiled, run and profiled.
+
+Both are imported only when used; OpenVINO is an optional extra (``pip install .[deploy]``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from typing import Callable, Dict, List
+
+import numpy as np
+import torch
+
+from .onnx_export import op_counts
+
+__all__ = ['RUNTIMES', 'ORT_LEVELS', 'load_runtime', 'run_onnxruntime', 'runtime_profile',
+           'ort_optimized_op_counts']
+
+RUNTIMES = ('onnxruntime', 'openvino')
+ORT_LEVELS = ('all', 'extended', 'basic')
+
+
+def load_runtime(path: str, runtime: str, threads: int, profile: bool = False,
+                 ort_level: str = 'all') -> Callable[[np.ndarray], List[np.ndarray]]:
+    """Compile an exported model for a CPU runtime; returns ``run(x: np.ndarray) -> outputs``.
+
+    ONNX Runtime: graph optimisations up to ``ort_level`` (``'all'`` includes the NCHWc layout
+    transformer, ``'extended'`` stops before it), ``threads`` intra-op threads, one inter-op
+    thread.
+    OpenVINO: the CPU plugin, ``threads`` inference threads, latency hint, and fp32 inference
+    precision (OpenVINO would otherwise pick bf16 on CPUs that have it).
+
+    Raises:
+        ValueError: an unknown runtime.
+        ImportError: the runtime is not installed (``pip install .[deploy]`` for OpenVINO).
+    """
+    if runtime == 'onnxruntime':
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        if ort_level not in ORT_LEVELS:
+            raise ValueError(f'ort_level must be one of {ORT_LEVELS}, got {ort_level!r}')
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                                   f'ORT_ENABLE_{ort_level.upper()}')
+        options.enable_profiling = profile
+        session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        name = session.get_inputs()[0].name
+        run = lambda x: session.run(None, {name: x})  # noqa: E731
+        run.session = session
+        return run
+    if runtime == 'openvino':
+        try:
+            import openvino as ov
+        except ImportError as e:
+            raise ImportError('the openvino runtime is an optional extra: pip install '
+                              '"mmdet-compconv[deploy]" (or openvino)') from e
+        config = {'INFERENCE_NUM_THREADS': threads, 'PERFORMANCE_HINT': 'LATENCY',
+                  'INFERENCE_PRECISION_HINT': 'f32'}
+        if profile:
+            config['PERF_COUNT'] = True
+        compiled = ov.Core().compile_model(path, 'CPU', config)
+        request = compiled.create_infer_request()
+        run = lambda x: request.infer({0: x}).to_tuple()  # noqa: E731
+        run.request = request
+        return run
+    raise ValueError(f'runtime must be one of {RUNTIMES}, got {runtime!r}')
+
+
+def run_onnxruntime(path: str, x: torch.Tensor, threads: int = 1) -> List[np.ndarray]:
+    """Run an exported model once with ONNX Runtime on the CPU (see :func:`load_runtime`).
+
+    Args:
+        path (str): the ``.onnx`` file.
+        x (torch.Tensor): the input.
+        threads (int): intra-op threads. Default: 1.
+
+    Returns:
+        list[np.ndarray]: the outputs.
+    """
+    return load_runtime(path, 'onnxruntime', threads)(x.detach().cpu().numpy())
+
+
+def runtime_profile(path: str, runtime: str, threads: int, x: np.ndarray, rows: int = 10,
+                    ort_level: str = 'all') -> str:
+    """Time per op type of one call, as the runtime itself reports it (ONNX Runtime's
+    ``enable_profiling``, OpenVINO's ``PERF_COUNT``), as a Markdown table."""
+    run = load_runtime(path, runtime, threads, profile=True, ort_level=ort_level)
+    run(x)  # warm-up (first-call allocations)
+    totals: Counter = Counter()
+    if runtime == 'onnxruntime':
+        run(x)
+        trace = run.session.end_profiling()
+        with open(trace) as f:
+            events = json.load(f)
+        os.remove(trace)
+        last = max((ev for ev in events if ev.get('name') == 'model_run'), key=lambda ev: ev['ts'])
+        for ev in events:  # the kernels of the last (warm) run only
+            if (ev.get('cat') == 'Node' and ev['name'].endswith('_kernel_time')
+                    and last['ts'] <= ev['ts'] <= last['ts'] + last['dur']):
+                op = ev.get('args', {}).get('op_name', '?')
+                totals[op] += ev['dur'] / 1e6
+    else:
+        run(x)
+        for info in run.request.get_profiling_info():
+            if info.status.name == 'EXECUTED':
+                totals[info.node_type] += info.real_time.total_seconds()
+    total = sum(totals.values()) or 1.0
+    lines = ['| op | seconds | share |', '|---|---|---|']
+    for op, sec in totals.most_common(rows):
+        lines.append(f'| {op} | {sec:.4f} | {sec / total:.0%} |')
+    return '\n'.join(lines)
+
+
+def ort_optimized_op_counts(path: str, level: str = 'all') -> Dict[str, int]:
+    """Op counts of the graph ONNX Runtime actually runs (after its CPU graph optimisations,
+    e.g. the NCHWc layout's ``ReorderInput``/``ReorderOutput``); a structural check, no timing.
+    """
+    import onnxruntime as ort
+    if level not in ORT_LEVELS:
+        raise ValueError(f'level must be one of {ORT_LEVELS}, got {level!r}')
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                                   f'ORT_ENABLE_{level.upper()}')
+        options.optimized_model_filepath = os.path.join(tmp, 'optimized.onnx')
+        ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        return op_counts(options.optimized_model_filepath)
