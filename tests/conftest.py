@@ -1,11 +1,13 @@
 """Fixtures shared by several test files."""
 import functools
 import http.server
+import logging
 import threading
 
 import pytest
 import torch
 from mmdet.utils import register_all_modules
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
 
@@ -35,6 +37,18 @@ def mmdet_scope_one_thread():
     with DefaultScope.overwrite_default_scope('mmdet'):
         yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def log_records():
+    """Records of mmengine's current logger (print_log(logger='current'))."""
+    logger = MMLogger.get_current_instance()
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
 
 
 def explained_configs(readme: str) -> dict:

@@ -45,18 +45,6 @@ def all_zeros(module):
     return all(p.eq(0).all() for p in (module.weight, module.bias))
 
 
-@pytest.fixture
-def log_records():
-    """Records of mmengine's current logger (print_log(logger='current'))."""
-    logger = MMLogger.get_current_instance()
-    records = []
-    handler = logging.Handler(logging.DEBUG)
-    handler.emit = records.append
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
-
-
 # --------------------------------------------------------------------------- blocks
 def test_basic_block():
     dcn = dict(type='DCN', deform_groups=1, fallback_on_stride=False)

@@ -2,6 +2,7 @@
 models (ResNet-18 with 8 base channels, 32x32 images) and a two-iteration Runner run."""
 import copy
 import json
+import re
 from pathlib import Path
 
 import mmcv
@@ -157,13 +158,15 @@ def test_deeper_resnet_checkpoint_does_not_load_into_a_shallower_teacher(tmp_pat
         load_teacher_checkpoint(MODELS.build(TEACHER), path)
 
 
-def test_only_classifier_keys_may_be_left_unused(tmp_path, teacher_ckpt, caplog):
+def test_only_classifier_keys_may_be_left_unused(tmp_path, teacher_ckpt, log_records):
     state = safe_load(teacher_ckpt)['state_dict']
     path = str(tmp_path / 'imagenet.pth')
     torch.save({**state, 'fc.weight': torch.zeros(10, 64), 'fc.bias': torch.zeros(10)}, path)
     teacher = MODELS.build(TEACHER)
     load_teacher_checkpoint(teacher, path)
     assert all(torch.equal(v, state[k]) for k, v in teacher.state_dict().items())
+    assert any("ignored the 2 classifier keys it does not have: ['fc.weight', 'fc.bias']"
+               in r.getMessage() for r in log_records)
     torch.save({**state, 'head.fc.weight': torch.zeros(10, 64), 'stem.weight': torch.zeros(1)},
                path)
     with pytest.raises(ValueError, match='unexpected key in source state_dict: stem.weight'):
@@ -296,6 +299,51 @@ def test_dataset_empty_or_missing_is_an_error(tmp_path):
         UnlabeledImageDataset(data_root=str(tmp_path), ann_file='missing.json')
 
 
+def test_dataset_follows_symlinked_folders_once(tmp_path, log_records):
+    """Review item 4: Path.rglob (Python 3.11) did not follow a linked folder: 2 of 18."""
+    write_images(tmp_path / 'real', 16)
+    root = tmp_path / 'root'
+    write_images(root, 2)
+    (root / 'linked').symlink_to(tmp_path / 'real', target_is_directory=True)
+    (tmp_path / 'real' / 'loop').symlink_to(root, target_is_directory=True)  # a link loop
+    ds = UnlabeledImageDataset(data_root=str(root))
+    assert len(ds) == 18
+    assert any(f'18 images from folder {str(root)!r}' in r.getMessage() for r in log_records)
+
+
+@pytest.mark.parametrize('kwargs, error, match', [
+    (dict(data_prefix=dict(img='wrong/')), FileNotFoundError,
+     r"0 of the 2 images listed in '.*ann.json' exist under '.*wrong/'"),
+    (dict(data_prefix=dict(img_path='img/')), ValueError,
+     r"data_prefix must be dict\(img=SUBFOLDER\), got data_prefix=\{'img_path': 'img/'\}"),
+    (dict(ann_file='list.json'), ValueError,
+     r"ann_file='.*list.json' is not a COCO annotation file: it holds a list"),
+    (dict(data_root='FILE'), NotADirectoryError, r"data_root='.*ann.json' is a file"),
+])
+def test_dataset_bad_coco_arguments_fail_at_build_naming_them(tmp_path, kwargs, error, match):
+    """Review item 12: a wrong prefix built, then warned 1001 times; a JSON list, a wrong
+    data_prefix key and a file as data_root failed with unrelated errors."""
+    write_images(tmp_path / 'img', 2)
+    ann = {'images': [{'id': 7, 'file_name': 'b/c/0.png'}, {'id': 8, 'file_name': 'a/1.png'}]}
+    (tmp_path / 'ann.json').write_text(json.dumps(ann))
+    (tmp_path / 'list.json').write_text(json.dumps(ann['images']))
+    args = dict(data_root=str(tmp_path), ann_file='ann.json', data_prefix=dict(img='img/'))
+    args.update(kwargs)
+    if args['data_root'] == 'FILE':
+        args['data_root'] = str(tmp_path / 'ann.json')
+    with pytest.raises(error, match=match):
+        UnlabeledImageDataset(**args)
+
+
+def test_dataset_has_no_empty_class_list(tmp_path):
+    """Review item 9: classes=() in the metainfo went into checkpoints and broke
+    DetInferencer's drawing; a config can pass the teacher's classes."""
+    write_images(tmp_path, 1)
+    assert 'classes' not in UnlabeledImageDataset(data_root=str(tmp_path)).metainfo
+    ds = UnlabeledImageDataset(data_root=str(tmp_path), metainfo=dict(classes=('a', 'b')))
+    assert ds.metainfo['classes'] == ('a', 'b')
+
+
 # ---------------------------------------------------------------- Runner
 
 def runner_cfg(work_dir: Path, images: Path, teacher_ckpt: str, max_iters: int, **kw):
@@ -319,6 +367,33 @@ def runner_cfg(work_dir: Path, images: Path, teacher_ckpt: str, max_iters: int, 
         log_processor=dict(by_epoch=False),
         env_cfg=dict(dist_cfg=dict(backend='gloo')),
         **kw))
+
+
+def test_distilled_detector_checkpoint_draws_in_det_inferencer(tmp_path):
+    """Review item 9: the checkpoint of a detector distillation carried classes=() from the
+    unlabeled dataset and DetInferencer raised an IndexError drawing its boxes. Now it carries
+    the teacher's classes (the shapes config passes them)."""
+    from mmdet.apis import DetInferencer
+    images = tmp_path / 'data' / 'train'
+    write_images(images, 2, size=64)
+    teacher_cfg = Config.fromfile('configs/shapes/faster-rcnn_r18_fpn_shapes.py')
+    teacher = MODELS.build(teacher_cfg.model)
+    torch.save({'state_dict': teacher.state_dict()}, tmp_path / 'teacher.pth')
+    cfg = Config.fromfile('configs/distill/faster-rcnn_compconv128-r18_fpn_distill-r18_shapes.py')
+    cfg.merge_from_dict({
+        'work_dir': str(tmp_path / 'run'), 'model.teacher_ckpt': str(tmp_path / 'teacher.pth'),
+        'model.blockwise_iters': 1, 'train_cfg.max_iters': 2, 'param_scheduler': [],
+        'default_hooks.checkpoint.interval': 2, 'train_dataloader.batch_size': 2,
+        'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
+        'train_dataloader.dataset.data_root': str(tmp_path / 'data') + '/'})
+    Runner.from_cfg(cfg).train()
+    ckpt = tmp_path / 'run' / 'iter_2.pth'
+    assert safe_load(str(ckpt))['meta']['dataset_meta']['classes'] == teacher_cfg.metainfo.classes
+    inferencer = DetInferencer(model='configs/shapes/faster-rcnn_compconv128-r18_fpn_shapes.py',
+                               weights=str(ckpt), device='cpu', show_progress=False)
+    inferencer(str(images / 'a' / '1.png'), out_dir=str(tmp_path / 'out'), no_save_pred=True,
+               pred_score_thr=0.0)
+    assert list((tmp_path / 'out' / 'vis').glob('*.png'))
 
 
 def test_runner_checkpoint_holds_the_student_only_and_resumes(tmp_path, teacher_ckpt):
@@ -384,3 +459,55 @@ def test_fine_tune_adds_task_loss_and_distills_the_neck_of_the_same_forward():
     task = model.student.loss(data['inputs'], data['data_samples'])
     assert torch.allclose(losses['loss_cls'], 0.5 * task['loss_cls'], rtol=1e-4)
     assert torch.equal(losses['acc'], task['acc'])  # logged, not a loss: not scaled
+
+
+@pytest.mark.parametrize('student_parts, weights, unreached', [
+    (dict(rpn_head=dict(type='CompConvRPNHead')), dict(task_loss_weight=0.0, neck_loss_weight=1.0),
+     ['rpn_head.rpn_conv']),
+    (dict(neck=dict(type='CompConvFPN')), dict(task_loss_weight=0.0, neck_loss_weight=0.0),
+     ['neck.lateral_convs.0.conv', 'neck.lateral_convs.1.conv']),
+])
+def test_compconvs_no_loss_reaches_are_refused(student_parts, weights, unreached):
+    """Review item 2: a CompConv RPN head without task loss, or a CompConv FPN without neck
+    or task loss, kept its random init while the log said 'left to learn'."""
+    teacher = Config.fromfile('configs/shapes/faster-rcnn_r18_fpn_shapes.py').model
+    student = Config.fromfile('configs/shapes/faster-rcnn_compconv128-r18_fpn_shapes.py').model
+    for key, part in student_parts.items():
+        student[key].update(part)
+    with pytest.raises(ValueError, match=r"student CompConvs are reached by no loss and would "
+                       r"keep their random initialisation: \[" + re.escape(repr(unreached)[1:-1])):
+        distiller(teacher=teacher, student=student, data_preprocessor=None, **weights)
+    # the loss that reaches them makes the same student fine
+    fix = dict(task_loss_weight=1.0) if 'rpn_head' in student_parts else dict(neck_loss_weight=1.0)
+    distiller(teacher=teacher, student=student, data_preprocessor=None, **dict(weights, **fix))
+
+
+def test_teacher_normalising_otherwise_is_refused():
+    """Review item 6: a caffe-style teacher (std 1, BGR) fed the student's pytorch-normalised
+    RGB input, silently."""
+    teacher = Config.fromfile('configs/shapes/faster-rcnn_r18_fpn_shapes.py').model
+    student = Config.fromfile('configs/shapes/faster-rcnn_compconv128-r18_fpn_shapes.py').model
+    caffe = copy.deepcopy(teacher)
+    caffe.data_preprocessor.update(mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0],
+                                   bgr_to_rgb=False)
+    with pytest.raises(ValueError, match=r"(?s)teacher detector's data_preprocessor normalises "
+                       r"its input as \{'mean': \[103.53, 116.28, 123.675\], 'std': \[1.0, 1.0, "
+                       r"1.0\], 'swap_rgb_bgr': False\}, but .* as \{'mean': \[123.675"):
+        distiller(teacher=caffe, student=student, data_preprocessor=None, neck_loss_weight=1.0)
+    distiller(teacher=teacher, student=student, data_preprocessor=None, neck_loss_weight=1.0)
+
+
+def test_backbone_student_needs_a_data_preprocessor():
+    """Review item 11: without one, training failed at step 1 with a conv2d TypeError."""
+    with pytest.raises(ValueError, match='data_preprocessor is required for a backbone student'):
+        distiller(data_preprocessor=None)
+
+
+def test_deep_stem_teacher_and_plain_stem_student_are_refused():
+    """Review item 16: a V1d (deep stem) teacher passed the twin check with a plain-stem
+    student, whose stem then stayed random."""
+    with pytest.raises(ValueError, match=r"differ in their stems .*teacher \(\('stem.0', 3, 4"):
+        distiller(teacher=dict(TEACHER, deep_stem=True), student=STUDENT)
+    distiller(teacher=dict(TEACHER, deep_stem=True), student=dict(STUDENT, deep_stem=True))
+    distiller(teacher=dict(TEACHER, type='ResNetV1d'),
+              student=dict(STUDENT, type='CompConvResNetV1d'))

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
+from mmdet.structures import DetDataSample
 
 from mmdet_compconv import CompConv, DeployedCompConv, switch_to_deploy
 from mmdet_compconv.cnn.functional import is_exporting
@@ -213,10 +214,60 @@ def test_whole_detector_tensor_mode(tmp_path, config, form, dynamo):
     with torch.no_grad():
         assert len(net.output_names(x)) == len(net(x))
     if form == 'export' and 'r50' in config:
-        # the CompConv FPN's laterals share one order through the top-down sums, its output
-        # convs' order goes into the RPN head's conv, and that one's into rpn_cls/rpn_reg: only
-        # the 8 BasicBlocks' conv2 (uncollapsed CompConvs before a residual sum) gather
-        assert ops.get('Gather', 0) == 8 and 'Transpose' not in ops
+        # the CompConv FPN's laterals share one order through the top-down sums; its 4 output
+        # convs write the logical order (the RoI head reads them too); the RPN head's conv
+        # order goes into rpn_cls/rpn_reg; the 8 BasicBlocks' conv2 (uncollapsed CompConvs
+        # before a residual sum) gather
+        assert ops.get('Gather', 0) == 8 + 4 and 'Transpose' not in ops
+
+
+@pytest.mark.parametrize('config', [
+    'compconv/faster-rcnn_compconv128-r50_compconv128-fpn_1x_coco.py',
+    'shapes/faster-rcnn_compconv128-r18_fpn_shapes.py',
+])
+def test_export_form_of_a_two_stage_detector_keeps_what_every_head_reads(config):
+    """The neck's outputs feed the RPN head *and* the RoI head: its order must not be left
+    permuted for the RPN head alone (review item 1: FPN outputs off by up to 102)."""
+    options = dict(SMALL_RPN, **{'model.neck.type': 'CompConvFPN',
+                                 'model.rpn_head.type': 'CompConvRPNHead',
+                                 'model.roi_head.bbox_roi_extractor.out_channels': 32,
+                                 'model.roi_head.bbox_head.in_channels': 32,
+                                 'model.test_cfg.rcnn.score_thr': 0.0})
+    model = build(config, **options)
+    form = to_export_form(copy.deepcopy(model))
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        for part in ('backbone+neck', 'tensor'):
+            for a, b in zip(DenseDetector(model, part)(x), DenseDetector(form, part)(x)):
+                assert (a - b).abs().max() <= 1e-4 * max(1.0, a.abs().max().item()), part
+        sample = DetDataSample(metainfo=dict(img_shape=(64, 96), ori_shape=(64, 96),
+                                             scale_factor=(1.0, 1.0)))
+        ref = model.predict(x, [sample.clone()])[0].pred_instances
+        out = form.predict(x, [sample.clone()])[0].pred_instances
+    assert len(ref) > 0 and torch.equal(ref.labels, out.labels)
+    assert torch.allclose(ref.bboxes, out.bboxes, atol=1e-3)
+    assert torch.allclose(ref.scores, out.scores, atol=1e-4)
+
+
+@pytest.mark.parametrize('compconv', [False, True])
+def test_export_form_of_resnext(compconv):
+    """A ResNeXt block's grouped conv2 takes no channel permutation (review item 10: any
+    ResNeXt, even a vanilla one, raised a TypeError)."""
+    from mmdet.models.backbones import ResNeXt
+    from mmdet_compconv.models import compconv_like
+    model = ResNeXt(depth=50, groups=4, base_width=4, base_channels=16)
+    if compconv:  # the 1x1 convs as CompConvs (a grouped conv2 cannot be one)
+        for m in model.modules():
+            if hasattr(m, 'conv3'):
+                m.conv1 = compconv_like(m.conv1, dict(type='CompConv', c0=8))
+                m.conv3 = compconv_like(m.conv3, dict(type='CompConv', c0=8))
+    trained_like(model)
+    model.eval()
+    form = to_export_form(copy.deepcopy(model))
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        for a, b in zip(model(x), form(x)):
+            assert (a - b).abs().max() <= 1e-4 * max(1.0, a.abs().max().item())
 
 
 def test_dense_detector_errors():

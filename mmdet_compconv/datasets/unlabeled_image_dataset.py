@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import os.path as osp
-from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import mmcv
 from mmengine.dataset import BaseDataset
-from mmengine.fileio import get, load
+from mmengine.fileio import exists, get, load
 from mmengine.logging import print_log
 from mmdet.registry import DATASETS
 
@@ -20,6 +20,31 @@ def _decodes(path: str) -> bool:
         return mmcv.imfrombytes(get(path)) is not None
     except Exception:  # any failure to read or decode: not an image we can use
         return False
+
+
+def image_files(folder: str, extensions: Sequence[str]) -> List[str]:
+    """The files under ``folder`` whose names end in ``extensions`` (any case), sorted.
+
+    Symbolic links to folders are followed (a folder reached twice, e.g. through a link loop,
+    is read once).
+
+    Args:
+        folder (str): the folder.
+        extensions (Sequence[str]): lower-case name endings, e.g. ``('.png', '.jpg')``.
+
+    Returns:
+        list[str]: the paths.
+    """
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = osp.realpath(root)
+        if real in seen:
+            dirs[:] = []  # a loop, or a folder linked twice
+            continue
+        seen.add(real)
+        found += [osp.join(root, f) for f in files if f.lower().endswith(tuple(extensions))
+                  and osp.isfile(osp.join(root, f))]
+    return sorted(found)
 
 
 @DATASETS.register_module()
@@ -58,7 +83,10 @@ class UnlabeledImageDataset(BaseDataset):
         (1, (8, 8, 3))
     """
 
-    METAINFO: dict = dict(classes=())
+    # No classes: a checkpoint trained on these images carries the dataset's metainfo, and
+    # mmdet's inference tools take ``classes`` from it (an empty tuple breaks their drawing).
+    # A detector distillation config passes the teacher's ``metainfo=dict(classes=...)``.
+    METAINFO: dict = dict()
 
     def __init__(self,
                  data_root: str,
@@ -66,31 +94,60 @@ class UnlabeledImageDataset(BaseDataset):
                  data_prefix: Optional[dict] = None,
                  extensions=IMG_EXTENSIONS,
                  **kwargs) -> None:
+        data_prefix = dict(img='') if data_prefix is None else data_prefix
+        if not isinstance(data_prefix, dict) or set(data_prefix) != {'img'}:
+            raise ValueError(f"UnlabeledImageDataset: data_prefix must be dict(img=SUBFOLDER), "
+                             f"got data_prefix={data_prefix!r}")
+        if osp.isfile(data_root):
+            raise NotADirectoryError(f'UnlabeledImageDataset: data_root={data_root!r} is a file, '
+                                     f'not a folder')
         self.extensions = tuple(e.lower() for e in extensions)
         self.num_skipped = 0
-        super().__init__(data_root=data_root, ann_file=ann_file,
-                         data_prefix=data_prefix or dict(img=''), **kwargs)
+        super().__init__(data_root=data_root, ann_file=ann_file, data_prefix=data_prefix,
+                         **kwargs)
 
     def load_data_list(self) -> List[dict]:
         """The image paths, sorted (folder) or in the annotation file's order."""
         if self.ann_file:
-            if not osp.isfile(self.ann_file):
-                raise FileNotFoundError(f'UnlabeledImageDataset: ann_file={self.ann_file!r} '
-                                        f'does not exist')
-            images = load(self.ann_file).get('images', [])
-            paths = [osp.join(self.data_prefix['img'], im['file_name']) for im in images]
-            source = f'the "images" of ann_file={self.ann_file!r}'
+            paths, source = self._listed_images(), f'ann_file={self.ann_file!r}'
         else:
-            folder = Path(self.data_prefix['img'] or self.data_root)
-            if not folder.is_dir():
-                raise FileNotFoundError(f'UnlabeledImageDataset: image folder {str(folder)!r} '
-                                        f'does not exist (looked for {str(folder.resolve())!r})')
-            paths = sorted(str(p) for p in folder.rglob('*')
-                           if p.suffix.lower() in self.extensions and p.is_file())
-            source = f'folder {str(folder)!r} (recursively, extensions {self.extensions})'
+            folder = osp.normpath(self.data_prefix['img'] or self.data_root)
+            if not osp.isdir(folder):
+                raise FileNotFoundError(f'UnlabeledImageDataset: image folder {folder!r} does '
+                                        f'not exist (looked for {osp.abspath(folder)!r})')
+            paths = image_files(folder, self.extensions)
+            source = f'folder {folder!r} (recursively, following links, extensions ' \
+                     f'{self.extensions})'
         if not paths:
             raise ValueError(f'UnlabeledImageDataset: no image in {source}')
+        print_log(f'UnlabeledImageDataset: {len(paths)} images from {source}', logger='current',
+                  level=logging.INFO)
         return [dict(img_path=p, img_id=i) for i, p in enumerate(paths)]
+
+    def _listed_images(self) -> List[str]:
+        """The images a COCO file lists that exist under ``data_prefix['img']``."""
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(f'UnlabeledImageDataset: ann_file={self.ann_file!r} '
+                                    f'does not exist')
+        coco = load(self.ann_file)
+        if not isinstance(coco, dict) or not isinstance(coco.get('images'), list):
+            raise ValueError(f'UnlabeledImageDataset: ann_file={self.ann_file!r} is not a COCO '
+                             f'annotation file: it holds a {type(coco).__name__}, not a dict '
+                             f'with an "images" list')
+        listed = [osp.join(self.data_prefix['img'], im['file_name']) for im in coco['images']]
+        paths = [p for p in listed if exists(p)]
+        if listed and not paths:
+            raise FileNotFoundError(
+                f'UnlabeledImageDataset: 0 of the {len(listed)} images listed in '
+                f'{self.ann_file!r} exist under {self.data_prefix["img"]!r} (e.g. {listed[0]!r}): '
+                f'check data_root and data_prefix=dict(img=...)')
+        if len(paths) < len(listed):
+            have = set(paths)
+            missing = next(p for p in listed if p not in have)
+            print_log(f'UnlabeledImageDataset: {len(listed) - len(paths)} of the {len(listed)} '
+                      f'images listed in {self.ann_file!r} do not exist (e.g. {missing!r}); '
+                      f'using the other {len(paths)}', logger='current', level=logging.WARNING)
+        return paths
 
     def prepare_data(self, idx: int):
         """The pipeline's output, or None (skip) when the image does not decode."""

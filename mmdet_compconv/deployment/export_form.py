@@ -197,8 +197,11 @@ def dense_export_conv(conv: nn.Module,
             conv = plain
         else:
             conv, norm = collapse_pointwise(conv, norm), None
-    if type(conv) is not nn.Conv2d or conv.groups != 1 or conv.padding_mode != 'zeros':
-        raise TypeError(f'cannot fold a channel permutation into {conv!r}')
+    permuted = in_perm is not None or out_perm is not None
+    if type(conv) is not nn.Conv2d or conv.padding_mode != 'zeros' or (permuted and
+                                                                      conv.groups != 1):
+        raise TypeError(f'cannot fold a channel permutation into {conv!r}' if permuted else
+                        f'cannot fold a norm into {conv!r}')
     scale, b = norm_affine(conv, norm)
     w = conv.weight.detach() * scale.view(-1, 1, 1, 1)
     if in_perm is not None:
@@ -207,7 +210,7 @@ def dense_export_conv(conv: nn.Module,
         inv = invert_permutation(out_perm.to(w.device))
         w, b = w[inv], b[inv]
     out = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                    conv.padding, conv.dilation, bias=True).to(w.device, w.dtype)
+                    conv.padding, conv.dilation, conv.groups, bias=True).to(w.device, w.dtype)
     out.weight.data.copy_(w)
     out.bias.data.copy_(b)
     return out.requires_grad_(False)
@@ -219,11 +222,20 @@ def _export_chain(parent: nn.Module, pairs: Sequence[Tuple[str, str]],
     permutation a CompConv leaves is folded into the next conv and the last one writes the
     logical order."""
     perm = None
+    convs = [getattr(parent, cname) for cname, _ in pairs]
     for i, (cname, nname) in enumerate(pairs):
-        new, perm = _export_conv(getattr(parent, cname), getattr(parent, nname), perm, None,
-                                 i == len(pairs) - 1, collapse_above)
+        # the last conv writes the logical order, and so does one whose consumer cannot take
+        # a permutation of its input channels (a grouped conv: ResNeXt's conv2)
+        materialize = i == len(pairs) - 1 or not _takes_permutation(convs[i + 1])
+        new, perm = _export_conv(convs[i], getattr(parent, nname), perm, None, materialize,
+                                 collapse_above)
         setattr(parent, cname, new)
         setattr(parent, nname, nn.Identity())
+
+
+def _takes_permutation(conv: nn.Module) -> bool:
+    """Whether a permutation of ``conv``'s input channels can be folded into its weights."""
+    return isinstance(conv, CompConv) or (isinstance(conv, nn.Conv2d) and conv.groups == 1)
 
 
 def _block_pairs(block: nn.Module) -> Optional[List[Tuple[str, str]]]:
@@ -321,6 +333,7 @@ def _export_fpn(neck: nn.Module, carry: bool,
 def _foldable_rpn_head(head: Optional[nn.Module]) -> bool:
     from mmdet.models.dense_heads import RPNHead
     return (isinstance(head, RPNHead) and type(head.rpn_conv) in (nn.Conv2d, CompConv)
+            and _takes_permutation(head.rpn_conv)
             and type(head.rpn_cls) is nn.Conv2d and type(head.rpn_reg) is nn.Conv2d)
 
 
@@ -389,9 +402,15 @@ def to_export_form(model: nn.Module,
         if pairs is not None:
             _export_chain(module, pairs, collapse_above)
     neck, head = getattr(model, 'neck', None), getattr(model, 'rpn_head', None)
-    carry = _foldable_rpn_head(head)
-    perm = _export_fpn(neck, carry, collapse_above)[1] if isinstance(neck, nn.Module) else None
-    if carry:
+    perm = None
+    if isinstance(neck, nn.Module):
+        # the neck's output order may travel into the RPN head only when nothing else (a RoI
+        # head) reads the neck's outputs
+        readers = [n for n, m in model.named_children()
+                   if n not in ('backbone', 'neck', 'data_preprocessor')]
+        carry = _foldable_rpn_head(head) and readers == ['rpn_head']
+        perm = _export_fpn(neck, carry, collapse_above)[1]
+    if _foldable_rpn_head(head):
         _export_rpn_head(head, perm, collapse_above)
     # The rest write the logical order, with the norm that consumes them folded in as
     # switch_to_deploy does (fuse_conv_bn below would fold it into an earlier plain conv).

@@ -25,6 +25,7 @@ train_dataloader = dict(
         type='UnlabeledImageDataset',
         data_root={{_base_.data_root}},
         data_prefix=dict(img='train/'),  # the training images; their labels are not read
+        metainfo={{_base_.metainfo}},  # the teacher's classes, kept in the checkpoints' meta
         pipeline=distill_pipeline))
 # No evaluation while distilling: evaluate the student with tools/test.py afterwards.
 val_dataloader = None

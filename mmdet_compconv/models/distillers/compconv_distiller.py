@@ -73,6 +73,36 @@ def _to_distiller_keys(module: nn.Module, state_dict: dict, prefix: str, *args) 
             state_dict[f'{prefix}student.{key[len(prefix):]}'] = value
 
 
+def _normalisation(preprocessor: nn.Module) -> dict:
+    """What an mmengine ``ImgDataPreprocessor`` does to pixel values."""
+    normalize = getattr(preprocessor, '_enable_normalize', False)
+    values = {k: [round(v, 4) for v in getattr(preprocessor, k).flatten().tolist()]
+              if normalize else None for k in ('mean', 'std')}
+    return dict(values, swap_rgb_bgr=getattr(preprocessor, '_channel_conversion', False))
+
+
+def check_same_normalisation(teacher: Optional[nn.Module], distiller: nn.Module) -> None:
+    """Raise if a teacher detector's data preprocessor normalises its input otherwise than the
+    distiller's, which feeds teacher and student the same tensors.
+
+    Args:
+        teacher (nn.Module, optional): the teacher's ``data_preprocessor`` (None for a
+            backbone teacher: nothing to compare).
+        distiller (nn.Module): the distiller's ``data_preprocessor``.
+
+    Raises:
+        ValueError: naming both normalisations (mean, std, RGB/BGR swap).
+    """
+    if teacher is None:
+        return
+    t, d = _normalisation(teacher), _normalisation(distiller)
+    if t != d:
+        raise ValueError(f"the teacher detector's data_preprocessor normalises its input as "
+                         f"{t}, but the distiller feeds it tensors normalised as {d} (the "
+                         f"distiller's data_preprocessor, by default the student's): give the "
+                         f"distiller the teacher's normalisation")
+
+
 @MODELS.register_module()
 class CompConvDistiller(BaseModel):
     """A CompConv student learning from its frozen vanilla twin, trained by mmengine's Runner.
@@ -112,7 +142,8 @@ class CompConvDistiller(BaseModel):
         blockwise_iters: length of phase 1.
         stage_loss_weight / neck_loss_weight / task_loss_weight: phase-2 loss weights (>= 0).
         distill_loss: the feature loss, by default :class:`ChannelNormMSELoss`.
-        data_preprocessor: default: the student detector's.
+        data_preprocessor: default: the student detector's; required for a backbone student.
+            A teacher detector's own data_preprocessor must normalise alike.
         init_cfg: the distiller's own init_cfg (the student's are in ``student``).
 
     Raises:
@@ -148,10 +179,19 @@ class CompConvDistiller(BaseModel):
         student_model = MODELS.build(model_config(student))
         if data_preprocessor is None:
             data_preprocessor = getattr(student_model, 'data_preprocessor', None)
+        if data_preprocessor is None:
+            raise ValueError(
+                f'data_preprocessor is required for a backbone student '
+                f'({type(student_model).__name__} has none): set the normalisation the teacher '
+                f"was trained with, e.g. dict(type='DetDataPreprocessor', mean=[123.675, "
+                f'116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True) for '
+                f'torchvision weights')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.student = student_model
         teacher_model = MODELS.build(model_config(teacher))
         check_student_fits_teacher(teacher_model, self.student)
+        check_same_normalisation(getattr(teacher_model, 'data_preprocessor', None),
+                                 self.data_preprocessor)
         teacher_model.requires_grad_(False)
         teacher_model.eval()  # (mmdet's ResNet.train returns None, so no chaining)
         self._teacher = (teacher_model, )  # a tuple: not a submodule (see class doc)
@@ -189,6 +229,14 @@ class CompConvDistiller(BaseModel):
             raise ValueError(f'neck_loss_weight={neck_w}, but the student has no neck')
 
     def _check_student_trainable(self) -> None:
+        unreached = self._compconvs_no_loss_reaches()
+        if unreached:
+            raise ValueError(
+                f'{len(unreached)} student CompConvs are reached by no loss and would keep their '
+                f'random initialisation: {unreached[:5]} (neck_loss_weight='
+                f'{self.neck_loss_weight}, task_loss_weight={self.task_loss_weight}): set '
+                f'neck_loss_weight > 0 to train the neck, task_loss_weight > 0 (labelled data) '
+                f'to train the heads, or build those layers as plain convs')
         if self.task_loss_weight:  # a fine-tune: frozen stages and norm_eval are the user's call
             return
         frozen = [n for n in compconv_modules(self.student)
@@ -203,6 +251,17 @@ class CompConvDistiller(BaseModel):
                 f'the student backbone has norm_eval=True: its BatchNorms would keep the '
                 f"teacher's statistics, which a CompConv does not reproduce; set "
                 f'norm_eval=False for distillation')
+
+    def _compconvs_no_loss_reaches(self) -> List[str]:
+        """The student's CompConvs outside the backbone that no weighted loss reaches.
+
+        The block and stage losses reach the backbone; the neck loss the backbone and the
+        neck; only the task loss reaches the heads.
+        """
+        if self.task_loss_weight or not hasattr(self.student, 'backbone'):
+            return []
+        reached = ('backbone.', 'neck.') if self.neck_loss_weight else ('backbone.', )
+        return [n for n in compconv_modules(self.student) if not n.startswith(reached)]
 
     @property
     def teacher(self) -> nn.Module:

@@ -47,12 +47,33 @@ def block_signature(block: nn.Module) -> BlockSignature:
     return tuple((n, c.in_channels, c.out_channels, tuple(c.stride)) for n, c in convs)
 
 
+def stem_signature(backbone: nn.Module) -> Tuple[Tuple[str, int, int, Tuple[int, ...]], ...]:
+    """(conv name, in channels, out channels, kernel size + stride) of each conv of a ResNet stem
+    (the 7x7 ``conv1``, or the three 3x3 convs of a deep stem); empty for other backbones.
+
+    Example:
+        >>> from mmdet.models.backbones import ResNet, ResNetV1d
+        >>> stem_signature(ResNet(18))
+        (('conv1', 3, 64, (7, 7, 2, 2)),)
+        >>> len(stem_signature(ResNetV1d(depth=18)))
+        3
+    """
+    if getattr(backbone, 'deep_stem', False):
+        convs = [(f'stem.{i}', m) for i, m in enumerate(backbone.stem) if hasattr(m, 'stride')]
+    elif hasattr(backbone, 'conv1') and not isinstance(backbone, (BasicBlock, Bottleneck)):
+        convs = [('conv1', backbone.conv1)]
+    else:
+        convs = []
+    return tuple((n, c.in_channels, c.out_channels, tuple(c.kernel_size) + tuple(c.stride))
+                 for n, c in convs)
+
+
 def check_student_fits_teacher(teacher: nn.Module, student: nn.Module) -> None:
     """Raise if ``student`` is not a block-for-block twin of ``teacher``.
 
     Checks that the teacher has no CompConv, that both are detectors or both backbones, that
-    they have the same residual blocks with the same channels and strides, and the same
-    ``out_indices`` (the stage outputs the neck reads).
+    they have the same stem and the same residual blocks with the same channels and strides,
+    and the same ``out_indices`` (the stage outputs the neck reads).
 
     Raises:
         ValueError: naming the offending modules and values.
@@ -77,6 +98,11 @@ def check_student_fits_teacher(teacher: nn.Module, student: nn.Module) -> None:
         raise ValueError(f'teacher ({type(teacher).__name__}) is {kinds[t_det]} but student '
                          f'({type(student).__name__}) is {kinds[s_det]}: give both as detectors '
                          f'or both as backbones')
+    t_stem, s_stem = stem_signature(backbone_of(teacher)), stem_signature(backbone_of(student))
+    if t_stem != s_stem:
+        raise ValueError(f'student and teacher backbones differ in their stems (conv, in, out, '
+                         f'kernel + stride): teacher {t_stem} vs student {s_stem}; a deep stem '
+                         f'(ResNetV1d, deep_stem=True) needs a deep-stem twin')
     t_blocks = residual_blocks(backbone_of(teacher))
     s_blocks = residual_blocks(backbone_of(student))
     if not t_blocks:
