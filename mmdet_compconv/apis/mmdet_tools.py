@@ -33,6 +33,9 @@ __all__ = ['mmdet_tools_dir', 'mmdet_tool_path', 'cpu_distributed_args', 'run_mm
 def mmdet_tools_dir() -> Path:
     """``<mmdet>/.mim/tools`` of the installed mmdet.
 
+    Returns:
+        Path: the folder (resolved).
+
     Example:
         >>> (mmdet_tools_dir() / 'train.py').is_file()
         True
@@ -43,6 +46,12 @@ def mmdet_tools_dir() -> Path:
 
 def mmdet_tool_path(name: str) -> Path:
     """The script of mmdet's tool ``name`` (``'train'``, ``'analysis_tools/get_flops'``...).
+
+    Args:
+        name (str): the tool's path under ``<mmdet>/.mim/tools``, with or without ``.py``.
+
+    Returns:
+        Path: the script.
 
     Raises:
         FileNotFoundError: mmdet ships no such script.
@@ -70,7 +79,18 @@ def _launcher(argv: Sequence[str]) -> str:
 
 
 def cpu_distributed_args(argv: List[str]) -> List[str]:
-    """Make ``--launcher pytorch`` work without CUDA (see the module docstring)."""
+    """Make ``--launcher pytorch`` work without CUDA (see the module docstring).
+
+    Initialises the gloo process group if needed (a side effect) when the tool is launched
+    with ``--launcher pytorch`` and CUDA is not available.
+
+    Args:
+        argv (list[str]): the tool's arguments.
+
+    Returns:
+        list[str]: ``argv``, with ``--cfg-options model_wrapper_cfg.device_ids=None`` added
+        in that case unless ``argv`` sets it.
+    """
     import torch
     import torch.distributed as dist
     if _launcher(argv) != 'pytorch' or torch.cuda.is_available():
@@ -85,9 +105,14 @@ def cpu_distributed_args(argv: List[str]) -> List[str]:
 def run_mmdet_tool(name: str, argv: Optional[Sequence[str]] = None) -> None:
     """Run mmdet's tool ``name`` as ``__main__`` with ``argv`` and mmdet_compconv imported.
 
+    ``sys.argv`` and ``sys.path`` are restored afterwards. With ``--launcher pytorch`` on a
+    machine without CUDA, :func:`cpu_distributed_args` adapts the arguments.
+
     Args:
-        name: the script under ``<mmdet>/.mim/tools`` without ``.py``, e.g. ``'train'``.
-        argv: its arguments (default: ``sys.argv[1:]``).
+        name (str): the script under ``<mmdet>/.mim/tools``, without ``.py`` (or with it),
+            e.g. ``'train'`` or ``'analysis_tools/get_flops'``.
+        argv (Sequence[str], optional): the tool's arguments. Default: None
+            (``sys.argv[1:]``).
 
     Raises:
         FileNotFoundError: mmdet ships no such tool.

@@ -7,8 +7,9 @@ hash: ``mim download`` has a TODO for it, and mmengine's URL loader passes
 file. So a truncated or tampered download would be loaded and run as if it were the zoo's.
 
 :func:`verify_checkpoint` recomputes the sha256 of a file whose name ends in the zoo's
-``_{YYYYMMDD}-{8 hex digits}.pth`` (any case; ``.pth.tar`` too) and raises :class:`ChecksumError` naming the file, the expected and the
-actual hash when they differ. ``mmdet_compconv.checkpoint`` calls it in mmengine's local loader
+``_{YYYYMMDD}-{8 hex digits}.pth`` (any case; ``.pth.tar`` too) and raises
+:class:`ChecksumError` naming the file, the expected and the actual hash when they differ.
+``mmdet_compconv.checkpoint`` calls it in mmengine's local loader
 and downloads URLs through :func:`download_checkpoint`, which verifies before a file enters the
 cache and again whenever a cached file is reused. Files without such a suffix
 (``epoch_12.pth``, and mmengine's ``CheckpointHook(published_keys=...)`` output
@@ -24,10 +25,11 @@ Example:
     'ca978112'
     >>> bad = os.path.join(d, 'model_20260101-00000000.pth')
     >>> os.rename(good, bad)
-    >>> verify_checkpoint(bad)  # doctest: +ELLIPSIS
+    >>> verify_checkpoint(bad)  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    mmdet_compconv.checkpoint.checksum.ChecksumError: ...model_20260101-00000000.pth: its name says sha256 00000000..., the file's sha256 is ca978112ca1b... ...
+    mmdet_compconv.checkpoint.checksum.ChecksumError: ...model_20260101-00000000.pth: its name
+    says sha256 00000000..., the file's sha256 is ca978112ca1b... ...
 """
 from __future__ import annotations
 
@@ -56,6 +58,14 @@ class ChecksumError(ValueError):
 def hash_in_name(name: str) -> Optional[str]:
     """The hash prefix a checkpoint's file name (or URL) carries, or None.
 
+    Args:
+        name (str): a file name, path or URL (of a URL only the last component of its path
+            is read, not the query).
+
+    Returns:
+        str or None: the 8 hex digits in lower case, or None when the name does not end in
+        the zoo's ``_<YYYYMMDD>-<8 hex digits>.pth`` (or ``.pth.tar``, any case).
+
     Example:
         >>> hash_in_name('https://host/retinanet_r18_fpn_shapes_20261129-0a1b2c3d.pth')
         '0a1b2c3d'
@@ -69,7 +79,23 @@ def hash_in_name(name: str) -> Optional[str]:
 
 
 def sha256_of(path: str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
+    """Hex sha256 of a file, read in chunks.
+
+    Args:
+        path (str): the file.
+        chunk (int): the number of bytes read at a time. Default: 1048576 (``1 << 20``).
+
+    Returns:
+        str: the 64 lower-case hex digits of its sha256.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), 'a.txt')
+        >>> with open(path, 'wb') as f:
+        ...     _ = f.write(b'a')
+        >>> sha256_of(path, chunk=1)[:8]
+        'ca978112'
+    """
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(chunk), b''):
@@ -78,15 +104,16 @@ def sha256_of(path: str, chunk: int = 1 << 20) -> str:
 
 
 def verify_checkpoint(path: str, name: Optional[str] = None) -> Optional[str]:
-    """Check the sha256 of ``path`` against the hash in its name.
+    """Check the sha256 of ``path`` against the hash in its name (:func:`hash_in_name`).
 
     Args:
-        path: the file.
-        name: the name carrying the hash, if not ``path`` (a URL whose file was cached
-            under another name).
+        path (str): the file.
+        name (str, optional): the name carrying the hash, if not ``path`` (a URL whose file
+            was cached under another name). Default: None (the hash is read from ``path``).
 
     Returns:
-        The verified hash prefix, or None when the name carries no hash (nothing checked).
+        str or None: the verified hash prefix, or None when the name carries no hash
+        (nothing checked, the file is not read).
 
     Raises:
         ChecksumError: the file's sha256 does not start with the name's hash.

@@ -121,10 +121,13 @@ def diagnose(path: str) -> Optional[CheckpointFileError]:
     Reads the container (zip archive or legacy pickle) and walks its pickle stream with
     :mod:`pickletools`, which decodes opcodes and runs nothing.
 
+    Args:
+        path (str): the file (it must exist).
+
     Returns:
-        A :class:`CorruptCheckpointError` or :class:`NotACheckpointError` describing the
-        problem, or None when the file is structurally sound (a refusal then comes from what
-        it pickles).
+        CheckpointFileError or None: a :class:`CorruptCheckpointError` or
+        :class:`NotACheckpointError` describing the problem (returned, not raised), or None
+        when the file is structurally sound (a refusal then comes from what it pickles).
 
     Example:
         >>> import tempfile, os
@@ -206,6 +209,9 @@ def allow_runner_checkpoints() -> ContextManager[None]:
     Only the globals not allowed yet are added, and only those are removed on exit, so it
     nests and keeps what the user allowed with ``torch.serialization.add_safe_globals``.
 
+    Returns:
+        ContextManager[None]: ``torch.serialization.safe_globals`` of the missing globals.
+
     Example:
         >>> import io
         >>> from mmengine.logging import HistoryBuffer
@@ -225,8 +231,12 @@ def safe_load(f: Any, map_location: Any = None) -> Any:
     """``torch.load`` with ``weights_only=True`` and :data:`RUNNER_CHECKPOINT_GLOBALS`.
 
     Args:
-        f: a path or file-like object, as for ``torch.load``.
-        map_location: as for ``torch.load``.
+        f (str | os.PathLike | IO[bytes]): a path or file-like object, as for ``torch.load``.
+        map_location (Any): as for ``torch.load`` (a device, a string, a dict or a
+            callable). Default: None (where the tensors were saved).
+
+    Returns:
+        Any: the unpickled object, e.g. a dict with ``state_dict`` and ``meta``.
 
     Raises:
         pickle.UnpicklingError: when ``f`` pickles anything not allowed; nothing of it runs.
@@ -250,13 +260,24 @@ def safe_load(f: Any, map_location: Any = None) -> Any:
 def load_from_local(filename: str, map_location: Any = None) -> Any:
     """mmengine's local-path checkpoint loader, unpickling with :func:`safe_load`.
 
+    A file whose name carries the zoo's hash is verified first
+    (:func:`~mmdet_compconv.checkpoint.verify_checkpoint`).
+
+    Args:
+        filename (str): the checkpoint's path (``~`` is expanded).
+        map_location (Any): as for ``torch.load``. Default: None (where the tensors were
+            saved).
+
+    Returns:
+        Any: the unpickled checkpoint.
+
     Raises:
         FileNotFoundError: ``filename`` does not exist (the message names the absolute path).
         IsADirectoryError: ``filename`` is a directory.
         pickle.UnpicklingError: the file pickles something not allowed.
         CheckpointFileError: the file is damaged or not a checkpoint (see :func:`safe_load`).
-        mmdet_compconv.checkpoint.ChecksumError: the name ends in ``-<sha256[:8]>.pth`` and the
-            file does not match it.
+        mmdet_compconv.checkpoint.ChecksumError: the name ends in
+            ``_<YYYYMMDD>-<sha256[:8]>.pth`` and the file does not match it.
     """
     filename = osp.expanduser(filename)
     if osp.isdir(filename):
@@ -278,8 +299,23 @@ def load_url(url: str,
     """A cached download (torch.hub's cache) unpickled with :func:`safe_load`.
 
     Same signature as mmengine's ``load_url``, which it replaces for every URL scheme. A name
-    ending in ``-<sha256[:8]>.pth`` is verified whatever ``check_hash`` says
+    ending in ``_<YYYYMMDD>-<sha256[:8]>.pth`` is verified whatever ``check_hash`` says
     (:func:`mmdet_compconv.checkpoint.download_checkpoint`).
+
+    Args:
+        url (str): the checkpoint's URL.
+        model_dir (str, optional): the cache folder. Default: None
+            (``<torch hub dir>/checkpoints``).
+        map_location (Any): as for ``torch.load``. Default: None (where the tensors were
+            saved).
+        progress (bool): show a progress bar while downloading. Default: True.
+        check_hash (bool): kept for mmengine's signature and ignored: a name carrying the
+            zoo's hash is always verified, any other name never is. Default: False.
+        file_name (str, optional): the cached file's name, from which the hash is then read.
+            Default: None (the URL's file name).
+
+    Returns:
+        Any: the unpickled checkpoint.
 
     Raises:
         pickle.UnpicklingError: the downloaded file pickles something not allowed.

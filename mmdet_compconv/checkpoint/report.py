@@ -22,14 +22,27 @@ from ..cnn import CompConv
 class LoadReport:
     """What :func:`load_state_dict_with_report` loaded.
 
-    Attributes:
-        loaded: parameter tensors of the model found in the checkpoint (same shape).
-        total: parameter tensors of the model.
-        loaded_numel / total_numel: the same counted in values.
-        missing_groups: modules (a CompConv is one group) with state missing from the
-            checkpoint, as ``'layer1.0.conv1.*'``.
-        mismatched: keys present in both with different shapes (not loaded).
-        unexpected: checkpoint keys the model does not have.
+    A dataclass; each argument is kept as the attribute of the same name.
+
+    Args:
+        loaded (int): parameter tensors of the model found in the checkpoint with the same
+            shape (and loaded).
+        total (int): parameter tensors of the model.
+        loaded_numel (int): the values of the loaded parameter tensors.
+        total_numel (int): the values of all parameter tensors of the model.
+        missing_groups (list[str]): the modules with state (parameters or buffers, not
+            ``num_batches_tracked``) not loaded from the checkpoint, as ``'layer1.0.bn1.*'``;
+            a CompConv is one group (``'layer1.0.conv1.*'``). Default: [].
+        mismatched (list[str]): checkpoint keys the model has with another shape (not
+            loaded). Default: [].
+        unexpected (list[str]): checkpoint keys the model does not have. Default: [].
+
+    Example:
+        >>> report = LoadReport(1, 2, 10, 20, missing_groups=['head.*'])
+        >>> report.complete
+        False
+        >>> report.summary('w.pth')  # doctest: +ELLIPSIS
+        'loaded 1/2 parameter tensors (10/20 values) from w.pth; NOT in the checkpoint, ...'
     """
 
     loaded: int
@@ -46,7 +59,14 @@ class LoadReport:
         return not self.missing_groups
 
     def summary(self, source: str) -> str:
-        """A one-paragraph description."""
+        """A one-paragraph description.
+
+        Args:
+            source (str): where the weights came from, named in the text.
+
+        Returns:
+            str: the counts, then the missing groups, mismatched and unexpected keys.
+        """
         text = (f'loaded {self.loaded}/{self.total} parameter tensors '
                 f'({self.loaded_numel:,}/{self.total_numel:,} values) from {source}')
         if self.missing_groups:
@@ -78,6 +98,20 @@ def load_state_dict_with_report(module: nn.Module, state_dict: Dict[str, torch.T
 
     A complete load is logged at INFO level; anything missing is logged as a WARNING that
     names the counts and the missing groups.
+
+    Args:
+        module (nn.Module): the model, loaded in place (``strict=False``).
+        state_dict (dict[str, torch.Tensor]): the weights; keys the model does not have and
+            tensors of another shape are skipped (and reported).
+        source (str): where the weights come from, for the log and the error.
+            Default: 'state_dict'.
+        revise_keys (Sequence[tuple[str, str]]): ``(pattern, replacement)`` regular
+            expression substitutions applied in order to every key before matching, as in
+            mmengine's ``load_checkpoint``. Default: :data:`DEFAULT_REVISE_KEYS` (strips DDP's
+            ``module.`` prefix).
+
+    Returns:
+        LoadReport: what was loaded.
 
     Raises:
         RuntimeError: when not a single parameter of ``module`` is in ``state_dict`` (a
@@ -122,11 +156,23 @@ def load_pretrained(module: nn.Module, checkpoint: str, prefix: Optional[str] = 
                     map_location: str = 'cpu') -> LoadReport:
     """Load ``checkpoint`` into ``module`` as mmengine's ``PretrainedInit`` does, with a report.
 
+    The checkpoint's ``state_dict`` (or the checkpoint itself, a plain state dict) is loaded
+    with :func:`load_state_dict_with_report`.
+
     Args:
-        module: the model.
-        checkpoint: a path or URL (any mmengine scheme).
-        prefix: keep only the keys under this prefix (e.g. ``'backbone.'``) and strip it.
-        map_location: as in ``torch.load``.
+        module (nn.Module): the model, loaded in place.
+        checkpoint (str): a path or URL (any mmengine scheme).
+        prefix (str, optional): keep only the keys under this prefix (e.g. ``'backbone.'``; a
+            missing final ``.`` is added) and strip it. Default: None (every key).
+        map_location (str): as in ``torch.load``. Default: 'cpu'.
+
+    Returns:
+        LoadReport: what was loaded.
+
+    Raises:
+        RuntimeError: the checkpoint is not a dict, or none of the model's parameters is
+            in it.
+        AssertionError: no key is under ``prefix`` (mmengine's check).
     """
     if prefix is None:
         ckpt = _load_checkpoint(checkpoint, map_location=map_location)

@@ -48,22 +48,37 @@ class CompConv(nn.Module):
     vector on the output.
 
     Args:
-        in_channels: input channels.
-        out_channels: output channels.
-        kernel_size: an odd, square kernel.
-        stride: the host's stride (square).
-        padding: must be "same", ``dilation * (k - 1) // 2``; the string ``'same'`` is accepted.
-        dilation: the host's dilation, used by every k x k sub-convolution.
-        groups: must be 1 (grouped convolutions are not compressed).
-        bias: add a learnable bias to the output.
-        padding_mode: must be ``'zeros'``.
-        c0: C_0 of the adaptive depth (the paper's CompConv128 is ``c0=128``).
-        depth: an explicit depth 0..3, or None for the adaptive one.
-        max_depth: cap of the adaptive depth.
-        prim_multiple: round C_p up to a multiple of this (see :func:`plan_channels`).
-        tail: how A_0 is made from B_0: ``'depthwise'`` (k x k depthwise), ``'pointwise'``
-            (1 x 1 depthwise) or ``'full'`` (k x k dense).
-        shuffle: apply the channel shuffle.
+        in_channels (int): number of input channels, C_in.
+        out_channels (int): number of output channels, C_out.
+        kernel_size (int | tuple[int, int]): the kernel size k of the k x k sub-convolutions;
+            odd and square.
+        stride (int | tuple[int, int]): the host convolution's stride, square: B_{d-1}
+            convolves with it and the identity copies are average-pooled with it. Default: 1.
+        padding (int | tuple[int, int] | str): must be the "same" padding
+            ``dilation * (k - 1) // 2``, or the string ``'same'`` (stride 1 only, as in
+            ``nn.Conv2d``). Default: 0 (which is "same" for a 1x1 kernel only).
+        dilation (int | tuple[int, int]): the host's dilation, square, used by every k x k
+            sub-convolution (and a k x k tail). Default: 1.
+        groups (int): must be 1: grouped convolutions are not compressed. Default: 1.
+        bias (bool): add a learnable bias vector to the (shuffled) output. Default: True.
+        padding_mode (str): must be ``'zeros'``. Default: 'zeros'.
+        c0 (float): C_0 of the adaptive depth; a larger value gives a smaller depth (the
+            paper's CompConv128 is ``c0=128``). Only used when ``depth`` is None. Default: 128.
+        depth (int, optional): an explicit recursive depth 0..3 (0: a plain convolution), or
+            None for the adaptive depth of :func:`plan_channels`. Default: None.
+        max_depth (int): the cap of the adaptive depth, 0..3. Default: 3.
+        prim_multiple (int): round C_p up to a multiple of this (see :func:`plan_channels`).
+            Default: 1.
+        tail (str): how A_0 is made from B_0: ``'depthwise'`` (k x k depthwise),
+            ``'pointwise'`` (1 x 1 depthwise) or ``'full'`` (k x k dense). Default: 'depthwise'.
+        shuffle (bool): apply the 2-group channel shuffle to the output (a depth-0 CompConv
+            never shuffles). Default: True.
+
+    Raises:
+        ValueError: an even or non-square kernel, a padding that is not "same", ``'same'``
+            padding with a stride, ``groups != 1``, another ``padding_mode``, an unknown
+            ``tail``, or channels, ``c0``, ``depth``, ``max_depth`` or ``prim_multiple``
+            that :func:`plan_channels` refuses.
 
     Example:
         >>> import torch

@@ -17,6 +17,16 @@ __all__ = ['compconv_params', 'compconv_macs', 'dense_macs', 'conv_macs', 'ConvL
 def compconv_params(module: CompConv) -> int:
     """Parameter count of a CompConv: the MACs per output pixel plus the bias.
 
+    Every weight is used once per output pixel, so the weight count is the plan's MACs per
+    pixel (spec §4).
+
+    Args:
+        module (CompConv): the CompConv, in its train form (a switched one has dropped its
+            bias).
+
+    Returns:
+        int: the number of parameters (weights and bias).
+
     Example:
         >>> compconv_params(CompConv(256, 256, 3, padding=1, bias=False))
         166392
@@ -28,9 +38,15 @@ def compconv_params(module: CompConv) -> int:
 def compconv_macs(module: CompConv, output_size: Sequence[int]) -> int:
     """Multiply-accumulates of the convolutions of a CompConv for one image.
 
+    Analytic (spec §4): the sub-convolutions and the tail; the identity copies, their
+    average pooling and the bias cost no MACs.
+
     Args:
-        module: the CompConv.
-        output_size: (H_out, W_out) of its output.
+        module (CompConv): the CompConv.
+        output_size (Sequence[int]): (H_out, W_out) of its output.
+
+    Returns:
+        int: the MACs.
 
     Example:
         >>> compconv_macs(CompConv(64, 64, 3, padding=1), (1, 1))
@@ -61,7 +77,25 @@ def dense_macs(conv: nn.Module, output_size: Sequence[int]) -> int:
 
 
 def conv_macs(module: nn.Module, output_size: Sequence[int]) -> int:
-    """MACs of a CompConv or an ``nn.Conv2d``."""
+    """MACs for one image of a CompConv (:func:`compconv_macs`) or an ``nn.Conv2d``
+    (:func:`dense_macs`).
+
+    Args:
+        module (nn.Module): a CompConv or an ``nn.Conv2d``.
+        output_size (Sequence[int]): (H_out, W_out) of its output.
+
+    Returns:
+        int: the MACs (bias not counted).
+
+    Raises:
+        TypeError: ``module`` is neither.
+
+    Example:
+        >>> conv_macs(nn.Conv2d(64, 64, 3), (1, 1))
+        36864
+        >>> conv_macs(CompConv(64, 64, 3, padding=1), (1, 1))
+        18720
+    """
     if isinstance(module, CompConv):
         return compconv_macs(module, output_size)
     if isinstance(module, nn.Conv2d):
@@ -71,7 +105,16 @@ def conv_macs(module: nn.Module, output_size: Sequence[int]) -> int:
 
 @dataclass
 class ConvLayer:
-    """One convolution of a model, as :func:`conv_layers` lists it."""
+    """One convolution call of a model, as :func:`conv_layers` lists it.
+
+    A dataclass; each argument is kept as the attribute of the same name.
+
+    Args:
+        name (str): the module's name in ``model.named_modules()`` (``''`` for the model
+            itself).
+        module (nn.Module): the CompConv or ``nn.Conv2d``.
+        out_size (tuple[int, int]): (H_out, W_out) of the output of this call.
+    """
 
     name: str
     module: nn.Module
@@ -94,6 +137,15 @@ def conv_layers(model: nn.Module, inputs) -> List[ConvLayer]:
     A CompConv is one layer (its sub-convolutions are not listed); other ``nn.Conv2d``
     modules are listed as they are. A conv called several times (a head shared by the FPN
     levels) is listed once per call. Works on the meta device.
+
+    Args:
+        model (nn.Module): the model, called once as ``model(inputs)`` under
+            ``torch.no_grad()``.
+        inputs (Any): its forward's one argument, e.g. a (N, C, H, W) tensor (a meta tensor
+            with a model built on the meta device).
+
+    Returns:
+        list[ConvLayer]: the calls, in call order.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -123,6 +175,17 @@ def conv_layers(model: nn.Module, inputs) -> List[ConvLayer]:
 
 def count_macs(model: nn.Module, inputs: torch.Tensor) -> int:
     """Multiply-accumulates of one forward pass: torch's ``FlopCounterMode`` total / 2.
+
+    Every op torch has a FLOP formula for is counted (convolutions, matrix products,
+    attention), element-wise ops are not. Works on the meta device.
+
+    Args:
+        model (nn.Module): the model, called once as ``model(inputs)`` under
+            ``torch.no_grad()``.
+        inputs (torch.Tensor): its input.
+
+    Returns:
+        int: the MACs.
 
     Example:
         >>> import torch, torch.nn as nn

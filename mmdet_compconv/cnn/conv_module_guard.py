@@ -21,6 +21,15 @@ __all__ = ['builds_compconv', 'check_conv_module_options']
 def builds_compconv(conv_cfg: Optional[dict]) -> bool:
     """Whether ``build_conv_layer(conv_cfg, ...)`` builds a CompConv (or a subclass).
 
+    Args:
+        conv_cfg (dict, optional): a conv config as mmcv's ``build_conv_layer`` takes it; its
+            ``type`` is a class or a name looked up, as ``build_conv_layer`` does, in
+            mmengine's root ``MODELS`` registry.
+
+    Returns:
+        bool: True for a dict whose ``type`` is CompConv or a subclass; False for None, a
+        dict without ``type`` or any other conv.
+
     Example:
         >>> builds_compconv(dict(type='CompConv')), builds_compconv(None)
         (True, False)
@@ -40,6 +49,17 @@ def check_conv_module_options(conv_cfg: Optional[dict],
                               efficient_conv_bn_eval: bool = False) -> None:
     """Refuse the ConvModule options that need a single ``conv.weight`` when ``conv_cfg``
     builds a CompConv.
+
+    The arguments are those of mmcv's ``ConvModule`` of the same names.
+
+    Args:
+        conv_cfg (dict, optional): the ConvModule's conv config; nothing is checked unless it
+            builds a CompConv (:func:`builds_compconv`).
+        with_spectral_norm (bool): whether the ConvModule applies spectral norm to its conv.
+            Default: False.
+        padding_mode (str): the ConvModule's padding mode. Default: 'zeros'.
+        efficient_conv_bn_eval (bool): whether the ConvModule folds its BatchNorm into the
+            conv at every eval forward. Default: False.
 
     Raises:
         ValueError: naming the option, for ``with_spectral_norm=True``, a ``padding_mode``

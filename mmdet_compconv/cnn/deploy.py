@@ -26,16 +26,23 @@ def switch_to_deploy(model: nn.Module,
     put in eval mode (with a warning), and every parameter stops requiring grad.
 
     Args:
-        model: any model containing CompConv modules.
-        collapse_above: a stride-1 1x1 CompConv whose MACs exceed this fraction of its dense
-            equivalent's becomes that dense conv (:func:`collapse_pointwise`): it saves too
-            little compute to pay for its extra memory passes. The default, 0.15, collapses
-            in a CompConv128 ResNet-50 the d <= 2 1x1 convs of layer1/2 and every expanding
-            conv3, not the d = 3 reducing conv1 of layer2-4. None: keep every CompConv a
-            :class:`DeployedCompConv`.
+        model (nn.Module): any model containing CompConv modules (not a bare CompConv: the
+            children are replaced in place). A CompConv already switched on its own
+            (:meth:`CompConv.switch_to_deploy`) is left as it is, with its norm.
+        collapse_above (float, optional): a stride-1 1x1 CompConv whose MACs exceed this
+            fraction (in [0, 1)) of its dense equivalent's becomes that dense conv
+            (:func:`collapse_pointwise`): it saves too little compute to pay for its extra
+            memory passes. 0.15 collapses in a CompConv128 ResNet-50 the d <= 2 1x1 convs of
+            layer1/2 and every expanding conv3, not the d = 3 reducing conv1 of layer2-4.
+            None: keep every CompConv a :class:`DeployedCompConv`.
+            Default: 0.15 (:data:`~mmdet_compconv.cnn.COLLAPSE_ABOVE`).
 
     Returns:
-        The same model, in eval mode.
+        nn.Module: the same model, in eval mode, no parameter requiring grad.
+
+    Raises:
+        TypeError: ``model`` is itself a CompConv (use ``DeployedCompConv(conv)``).
+        ValueError: ``collapse_above`` is neither None nor a fraction in [0, 1).
 
     Example:
         >>> import torch

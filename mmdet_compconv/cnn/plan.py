@@ -24,11 +24,20 @@ MAX_DEPTH = 3
 class CompConvPlan:
     """The channel plan of one CompConv (spec §2).
 
-    Attributes:
-        in_channels: C_in.
-        out_channels: C_out.
-        depth: the recursive depth d (0 means a plain convolution).
-        prim_channels: C_p, the smallest unit (``out_channels`` when ``depth == 0``).
+    A frozen dataclass; each argument is kept as the attribute of the same name. The
+    constructor does not validate: :func:`plan_channels` builds valid plans, and
+    :meth:`problem` says what is wrong with another one.
+
+    Args:
+        in_channels (int): C_in, the input channels.
+        out_channels (int): C_out, the output channels.
+        depth (int): the recursive depth d (0 means a plain convolution).
+        prim_channels (int): C_p, the smallest unit (``out_channels`` when ``depth == 0``).
+
+    Example:
+        >>> plan = CompConvPlan(512, 512, depth=3, prim_channels=37)
+        >>> plan.units, plan.overflow, plan.tail_channels
+        ((37, 37, 74, 74, 148, 148), 6, 142)
     """
 
     in_channels: int
@@ -62,7 +71,12 @@ class CompConvPlan:
         return 0 if self.depth == 0 else (2**(self.depth - 1) - 1) * self.prim_channels
 
     def problem(self) -> Optional[str]:
-        """Why this plan is invalid (spec §2, validity), or None if it is valid."""
+        """Why this plan is invalid (spec §2, validity), or None if it is valid.
+
+        Returns:
+            str or None: the reason (too few input channels for the identity slices, or an
+            empty A_0), or None.
+        """
         if self.depth == 0:
             return None
         if self.in_channels < self.identity_channels:
@@ -77,6 +91,14 @@ class CompConvPlan:
         """Multiply-accumulates per output pixel (spec §4, Eq. 7 and 8).
 
         Also the weight count, since every weight is used once per output pixel.
+
+        Args:
+            kernel_size (int): k of the k x k sub-convolutions.
+            tail (str): the tail type of :class:`~mmdet_compconv.cnn.CompConv`.
+                Default: 'depthwise'.
+
+        Returns:
+            int: the MACs per output pixel (bias not counted).
         """
         k2 = kernel_size**2
         if self.depth == 0:
@@ -101,7 +123,16 @@ def _prim_channels(out_channels: int, depth: int, multiple: int = 1) -> int:
 def adaptive_depth(in_channels: int, c0: float, max_depth: int = MAX_DEPTH) -> int:
     """d = min(floor(log2(max(1, C_in / C_0))) + 1, max_depth) (spec §2, [decision]).
 
-    Integer arithmetic, so C_in = 2^n * C_0 lands exactly on n + 1.
+    Integer arithmetic, so C_in = 2^n * C_0 lands exactly on n + 1. The depth is not checked
+    against the output channels here; :func:`plan_channels` lowers it until the plan is valid.
+
+    Args:
+        in_channels (int): C_in, the input channels.
+        c0 (float): C_0; a larger value gives a smaller depth.
+        max_depth (int): the cap of the depth. Default: 3.
+
+    Returns:
+        int: the depth, between 1 and ``max_depth`` (0 when ``max_depth`` is 0).
 
     Example:
         >>> [adaptive_depth(c, 128) for c in (64, 128, 255, 256, 512, 2048)]
@@ -122,22 +153,24 @@ def plan_channels(in_channels: int,
     """Choose the depth and smallest unit of a CompConv (spec §2).
 
     Args:
-        in_channels: C_in.
-        out_channels: C_out.
-        c0: C_0; a larger value gives a smaller adaptive depth.
-        depth: an explicit depth 0..3, or None for the adaptive depth, which is lowered
-            until the plan is valid.
-        max_depth: the cap of the adaptive depth, 0..3.
-        prim_multiple: round C_p up to a multiple of this (an option outside the spec, e.g.
-            the SIMD block width 8 or 16 of CPU runtimes; the overflow e grows and is
-            trimmed as usual). 1, the default, is the spec's C_p.
+        in_channels (int): C_in, the input channels (a positive int).
+        out_channels (int): C_out, the output channels (a positive int).
+        c0 (float): C_0 of :func:`adaptive_depth`; a larger value gives a smaller adaptive
+            depth. Only used when ``depth`` is None, but always checked. Default: 128.
+        depth (int, optional): an explicit depth 0..3, or None for the adaptive depth, which
+            is lowered until the plan is valid. Default: None.
+        max_depth (int): the cap of the adaptive depth, 0..3. Default: 3.
+        prim_multiple (int): round C_p up to a multiple of this (an option outside the spec,
+            e.g. the SIMD block width 8 or 16 of CPU runtimes; the overflow e grows and is
+            trimmed as usual). 1 is the spec's C_p. Default: 1.
 
     Returns:
-        The plan.
+        CompConvPlan: the plan, valid (:meth:`CompConvPlan.problem` is None).
 
     Raises:
-        ValueError: for non-positive channels or c0, a depth outside 0..3, or an explicit
-            depth that does not fit the channels.
+        ValueError: for non-positive or non-integer channels, a c0 that is not a finite
+            number > 0, a depth or max_depth outside 0..3, a prim_multiple < 1, or an
+            explicit depth that does not fit the channels.
 
     Example:
         >>> p = plan_channels(512, 512)
@@ -184,6 +217,13 @@ def shuffle_permutation(channels: int) -> torch.Tensor:
 
     Output channel 2m takes channel m, output channel 2m+1 takes channel h+m, with
     h = ceil(C/2); for even C this is ``view(2, C/2).transpose``.
+
+    Args:
+        channels (int): C, the number of channels.
+
+    Returns:
+        torch.Tensor: a long tensor of C indices: shuffled channel ``i`` is channel
+        ``index[i]`` (``y.index_select(1, index)``).
 
     Example:
         >>> shuffle_permutation(5).tolist()

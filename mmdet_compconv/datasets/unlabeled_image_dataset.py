@@ -58,17 +58,24 @@ class UnlabeledImageDataset(BaseDataset):
     on a decodable image is raised as usual.
 
     Args:
-        data_root: the folder (``ann_file`` empty: searched recursively for ``extensions``), or
-            the root that ``ann_file`` and ``data_prefix['img']`` are relative to.
-        ann_file: a COCO json whose ``images[].file_name`` are read (under
-            ``data_prefix['img']``); its annotations are ignored.
-        data_prefix: ``dict(img=subfolder)``.
-        extensions: file name endings counted as images (case-insensitive).
+        data_root (str): the folder searched recursively for ``extensions`` (without
+            ``ann_file`` and ``data_prefix``), and the root that a relative ``ann_file`` and
+            ``data_prefix['img']`` are joined to.
+        ann_file (str): a COCO json whose ``images[].file_name`` are read (under
+            ``data_prefix['img']``), in its order; its annotations are ignored.
+            Default: '' (no file: search the image folder).
+        data_prefix (dict, optional): ``dict(img=subfolder)``: the folder searched (without
+            ``ann_file``), or the one the file names of ``ann_file`` are relative to.
+            Default: None (``dict(img='')``: ``data_root`` itself).
+        extensions (Sequence[str]): the file suffixes (last suffix, with its dot) counted as
+            images when searching a folder, case-insensitive. Default: ``IMG_EXTENSIONS``
+            (``.jpg``, ``.jpeg``, ``.png``, ``.ppm``, ``.bmp``, ``.pgm``, ``.tif``, ``.tiff``,
+            ``.webp``).
         **kwargs: the other arguments of mmengine's ``BaseDataset`` (``pipeline``,
             ``indices``, ``max_refetch``...).
 
     Raises:
-        FileNotFoundError: ``data_root`` / ``ann_file`` does not exist.
+        FileNotFoundError: the image folder or ``ann_file`` does not exist.
         ValueError: no image was found.
 
     Example:

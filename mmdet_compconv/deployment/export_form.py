@@ -46,14 +46,25 @@ class ExportCompConv(nn.Module):
     ``t[:, perm[i]]``.
 
     Args:
-        conv: a CompConv in its train form.
-        norm: an eval-foldable BatchNorm consuming its output, or None.
-        in_perm: the physical order of the input channels (None: the logical order).
-        materialize: put the output in the logical order (one Gather) instead of leaving it
-            in :attr:`out_perm`.
+        conv (CompConv): a CompConv of depth >= 1 in its train form (not switched to deploy).
+        norm (_BatchNorm, optional): an eval-foldable BatchNorm consuming its output; its
+            affine (and the CompConv's bias) becomes one BatchNormalization op after the
+            Concat. Default: None.
+        in_perm (torch.Tensor, optional): the physical order of the input channels (a
+            permutation of ``in_channels``: logical input channel ``i`` is ``x[:, in_perm[i]]``),
+            folded into the first sub-convolution and the identity slices. Default: None
+            (the logical order).
+        materialize (bool): put the output in the logical order (one Gather) instead of
+            leaving it in :attr:`out_perm`. Default: False.
 
     Attributes:
-        out_perm: the physical order of the output (None when materialised).
+        out_perm (torch.Tensor or None): the physical order of the output (None when
+            materialised).
+
+    Raises:
+        TypeError: ``conv`` is not a CompConv in its train form.
+        ValueError: ``conv`` has depth 0 (export it as a dense conv), ``in_perm`` is not a
+            permutation of its input channels, or ``norm`` does not fold.
 
     Example:
         >>> from mmdet_compconv import CompConv
@@ -173,6 +184,30 @@ def dense_export_conv(conv: nn.Module,
     """A plain (or collapsed, or depth-0 CompConv) convolution with BN folded, reading an input
     in the physical order ``in_perm`` and writing its output in the order ``out_perm`` (None:
     the logical order).
+
+    Permutations are given as in :class:`ExportCompConv`: ``perm[logical channel] =
+    physical channel``.
+
+    Args:
+        conv (nn.Module): an ``nn.Conv2d`` (groups 1, zero padding), or a CompConv in its
+            train form that is of depth 0 or 1x1 with stride 1 (collapsed with
+            :func:`~mmdet_compconv.cnn.collapse_pointwise`).
+        norm (_BatchNorm, optional): a foldable BatchNorm consuming its output.
+            Default: None.
+        in_perm (torch.Tensor, optional): the physical order of the input channels.
+            Default: None (the logical order).
+        out_perm (torch.Tensor, optional): the physical order to write the output in:
+            logical output channel ``o`` lands at ``out_perm[o]``. Default: None (the
+            logical order).
+
+    Returns:
+        nn.Conv2d: a new conv with bias, not requiring grad (``conv`` is not changed).
+
+    Raises:
+        TypeError: ``conv`` is a switched CompConv, or not a plain ``nn.Conv2d`` with groups
+            1 and zero padding.
+        ValueError: a CompConv of depth >= 1 that is not 1x1 with stride 1, or a ``norm``
+            that does not fold.
 
     Example:
         >>> conv, bn = nn.Conv2d(4, 3, 1), nn.BatchNorm2d(3).eval()
@@ -358,18 +393,25 @@ def to_export_form(model: nn.Module,
     * mmdet's ``RPNHead`` with one CompConv ``rpn_conv``: its permutation goes into
       ``rpn_cls`` and ``rpn_reg``.
     * Any other CompConv: an :class:`ExportCompConv` that writes the logical order (one
-      Gather); a BatchNorm after it is left as it is.
+      Gather), or a dense conv when it is of depth 0 or collapses; the BatchNorm that
+      consumes it (:func:`~mmdet_compconv.cnn.consuming_norm`: a ConvModule's, an
+      ``nn.Sequential``'s next child, a ResNet block's or stem's) is folded into it when it
+      can be, as :func:`~mmdet_compconv.switch_to_deploy` does; any other norm is left as
+      it is.
     * The remaining plain conv + BN pairs are folded with mmcv's ``fuse_conv_bn``.
 
     The result is for inference and export only (no parameter requires grad).
 
     Args:
-        model: a model in eval mode, not switched to deploy.
-        collapse_above: as in :func:`~mmdet_compconv.switch_to_deploy`; None keeps every
-            CompConv split.
+        model (nn.Module): a model in eval mode, not switched to deploy (and not a bare
+            CompConv: the children are replaced in place).
+        collapse_above (float, optional): as in :func:`~mmdet_compconv.switch_to_deploy`:
+            stride-1 1x1 CompConvs whose MACs exceed this fraction of the dense conv's become
+            dense convs; None keeps every CompConv of depth >= 1 split.
+            Default: 0.15 (:data:`~mmdet_compconv.cnn.COLLAPSE_ABOVE`).
 
     Returns:
-        The same model.
+        nn.Module: the same model.
 
     Raises:
         TypeError: the model holds a DeployedCompConv (build the export form from the train

@@ -64,14 +64,16 @@ def vanilla_twin(cfg: Any) -> Any:
     """The model config with every CompConv part replaced by mmdet's vanilla one.
 
     ``CompConvResNet`` -> ``ResNet``, ``CompConvFPN`` -> ``FPN``, ``CompConvRPNHead`` ->
-    ``RPNHead``, ``conv_cfg=dict(type='CompConv')`` -> ``None``; the ``compconv_*`` options
-    are dropped.
+    ``RPNHead`` (the unscoped type names of :data:`VANILLA_TYPES`),
+    ``conv_cfg=dict(type='CompConv')`` (or ``'<scope>.CompConv'``) -> ``None``; the keys
+    starting with ``compconv`` and ``stage_with_compconv`` are dropped, at every level.
 
     Args:
-        cfg: a (model) config: dicts, lists and tuples are rebuilt, other values kept.
+        cfg (Any): a (model) config: dicts (a ``ConfigDict`` too) become plain dicts, lists
+            and tuples are rebuilt, other values kept.
 
     Returns:
-        the twin's config.
+        Any: the twin's config (``cfg`` is not changed).
 
     Example:
         >>> vanilla_twin(dict(type='CompConvResNet', depth=50, compconv_layers=('conv2', ),

@@ -29,17 +29,23 @@ def export_onnx(module: nn.Module,
                 output_names: Optional[Sequence[str]] = None) -> str:
     """Export ``module(x)`` to ONNX at ``path`` with one of torch's exporters.
 
+    The graph's input is named ``input``. The parent folder of ``path`` is created.
+
     Args:
-        module: the model in eval mode.
-        x: an example input (N, C, H, W).
-        path: the ``.onnx`` file to write.
-        dynamo: use the dynamo exporter (needs ``onnxscript``) instead of TorchScript.
-        opset: the ONNX opset.
-        dynamic: make the batch, height and width of the input dynamic.
-        output_names: names of the outputs.
+        module (nn.Module): the model, in eval mode.
+        x (torch.Tensor): an example input (N, C, H, W).
+        path (str): the ``.onnx`` file to write.
+        dynamo (bool): use the dynamo exporter (needs ``onnxscript``) instead of the
+            TorchScript one. Default: False.
+        opset (int): the ONNX opset version. Default: 17.
+        dynamic (bool): make the batch, height and width of the input dynamic.
+            Default: False.
+        output_names (Sequence[str], optional): names of the graph's outputs, e.g.
+            :meth:`~mmdet_compconv.models.DenseDetector.output_names`. Default: None (the
+            exporter's names).
 
     Returns:
-        ``path``.
+        str: ``path``.
 
     Raises:
         ValueError: a module in training mode.
@@ -70,6 +76,13 @@ def export_onnx(module: nn.Module,
 def max_abs_error(expected: Sequence[torch.Tensor], actual: Sequence[np.ndarray]) -> float:
     """The largest absolute difference between PyTorch outputs and a runtime's.
 
+    Args:
+        expected (Sequence[torch.Tensor]): the PyTorch outputs (any device).
+        actual (Sequence[np.ndarray]): the runtime's outputs, in the same order.
+
+    Returns:
+        float: the largest absolute difference over all outputs (0.0 for no outputs).
+
     Raises:
         ValueError: different numbers of outputs or different shapes.
 
@@ -90,6 +103,12 @@ def max_abs_error(expected: Sequence[torch.Tensor], actual: Sequence[np.ndarray]
 
 def op_counts(path: str) -> Dict[str, int]:
     """How many nodes of each ONNX op type the exported graph has (top-level graph).
+
+    Args:
+        path (str): the ``.onnx`` file (external data is not loaded).
+
+    Returns:
+        dict[str, int]: op type -> number of nodes, in order of first appearance.
 
     Example (a model with one Conv)::
 

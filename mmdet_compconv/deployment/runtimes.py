@@ -32,8 +32,23 @@ def load_runtime(path: str, runtime: str, threads: int, profile: bool = False,
     OpenVINO: the CPU plugin, ``threads`` inference threads, latency hint, and fp32 inference
     precision (OpenVINO would otherwise pick bf16 on CPUs that have it).
 
+    Args:
+        path (str): the ``.onnx`` file.
+        runtime (str): ``'onnxruntime'`` or ``'openvino'`` (:data:`RUNTIMES`).
+        threads (int): ONNX Runtime's intra-op threads, OpenVINO's inference threads.
+        profile (bool): let the runtime record per-op timings (ONNX Runtime's
+            ``enable_profiling``, OpenVINO's ``PERF_COUNT``; see :func:`runtime_profile`).
+            Default: False.
+        ort_level (str): ONNX Runtime's graph optimisation level, one of
+            :data:`ORT_LEVELS`; OpenVINO ignores it. Default: 'all'.
+
+    Returns:
+        Callable[[np.ndarray], list[np.ndarray]]: ``run(x)``, which feeds ``x`` to the
+        model's first input and returns its outputs (a tuple for OpenVINO); it carries the
+        ONNX Runtime ``session`` or the OpenVINO infer ``request`` as an attribute.
+
     Raises:
-        ValueError: an unknown runtime.
+        ValueError: an unknown runtime or ``ort_level``.
         ImportError: the runtime is not installed (``pip install .[deploy]`` for OpenVINO).
     """
     if runtime == 'onnxruntime':
@@ -86,7 +101,24 @@ def run_onnxruntime(path: str, x: torch.Tensor, threads: int = 1) -> List[np.nda
 def runtime_profile(path: str, runtime: str, threads: int, x: np.ndarray, rows: int = 10,
                     ort_level: str = 'all') -> str:
     """Time per op type of one call, as the runtime itself reports it (ONNX Runtime's
-    ``enable_profiling``, OpenVINO's ``PERF_COUNT``), as a Markdown table."""
+    ``enable_profiling``, OpenVINO's ``PERF_COUNT``), as a Markdown table.
+
+    The model is loaded with :func:`load_runtime`, run once to warm up, then once more; the
+    table is of that last run.
+
+    Args:
+        path (str): the ``.onnx`` file.
+        runtime (str): ``'onnxruntime'`` or ``'openvino'``.
+        threads (int): the runtime's threads (see :func:`load_runtime`).
+        x (np.ndarray): the input.
+        rows (int): how many op types to list, the slowest first. Default: 10.
+        ort_level (str): ONNX Runtime's graph optimisation level (see :func:`load_runtime`).
+            Default: 'all'.
+
+    Returns:
+        str: a Markdown table with a row ``| op | seconds | share |`` per op type; the share
+        is of the time of all op types, listed or not.
+    """
     run = load_runtime(path, runtime, threads, profile=True, ort_level=ort_level)
     run(x)  # warm-up (first-call allocations)
     totals: Counter = Counter()
@@ -117,6 +149,18 @@ def runtime_profile(path: str, runtime: str, threads: int, x: np.ndarray, rows: 
 def ort_optimized_op_counts(path: str, level: str = 'all') -> Dict[str, int]:
     """Op counts of the graph ONNX Runtime actually runs (after its CPU graph optimisations,
     e.g. the NCHWc layout's ``ReorderInput``/``ReorderOutput``); a structural check, no timing.
+
+    Args:
+        path (str): the ``.onnx`` file.
+        level (str): the graph optimisation level, one of :data:`ORT_LEVELS`.
+            Default: 'all'.
+
+    Returns:
+        dict[str, int]: op type -> number of nodes of the optimised graph (see
+        :func:`~mmdet_compconv.deployment.op_counts`).
+
+    Raises:
+        ValueError: an unknown ``level``.
     """
     import onnxruntime as ort
     if level not in ORT_LEVELS:

@@ -15,11 +15,16 @@ PARTS = ('backbone', 'backbone+neck', 'tensor')
 class DenseDetector(nn.Module):
     """The exportable part of an mmdet detector, with a flat tuple of tensors as output.
 
+    The modules are shared with ``detector``, not copied. The output is the backbone's
+    stages, the neck's levels, or the head's outputs per kind then per level (``cls_score``
+    of every level, then ``bbox_pred``...; see :meth:`output_names`).
+
     Args:
-        detector: an mmdet detector (its ``backbone``, ``neck`` and ``rpn_head`` or
-            ``bbox_head`` are used).
-        part: ``'backbone'``, ``'backbone+neck'`` or ``'tensor'`` (backbone, neck and the
-            dense head: the RPN head of a two-stage detector, the box head of a one-stage one).
+        detector (nn.Module): an mmdet detector (its ``backbone``, ``neck`` and ``rpn_head``
+            or ``bbox_head`` are used).
+        part (str): ``'backbone'``, ``'backbone+neck'`` or ``'tensor'`` (backbone, neck and
+            the dense head: the RPN head of a two-stage detector, the box head of a
+            one-stage one). Default: 'tensor'.
 
     Raises:
         ValueError: an unknown part, or a part the detector does not have.
@@ -27,7 +32,8 @@ class DenseDetector(nn.Module):
     Example:
         >>> from mmdet.models.backbones import ResNet
         >>> det = nn.Module(); det.backbone = ResNet(18, base_channels=8)
-        >>> [tuple(t.shape) for t in DenseDetector(det, 'backbone').eval()(torch.rand(1, 3, 32, 32))]
+        >>> outs = DenseDetector(det, 'backbone').eval()(torch.rand(1, 3, 32, 32))
+        >>> [tuple(t.shape) for t in outs]
         [(1, 8, 8, 8), (1, 16, 4, 4), (1, 32, 2, 2), (1, 64, 1, 1)]
     """
 
@@ -49,7 +55,15 @@ class DenseDetector(nn.Module):
                                  f'{type(detector).__name__} has neither')
 
     def output_names(self, x: torch.Tensor) -> List[str]:
-        """Names of the flat outputs for input ``x`` (e.g. ``cls_score_0, ..., bbox_pred_4``)."""
+        """Names of the flat outputs for input ``x`` (e.g. ``cls_score_0, ..., bbox_pred_4``).
+
+        Args:
+            x (torch.Tensor): an example input; one forward is run under ``torch.no_grad()``.
+
+        Returns:
+            list[str]: ``stage_<i>`` (backbone), ``feat_<i>`` (neck), or ``cls_score_<i>``,
+            ``bbox_pred_<i>`` and ``extra<k>_<i>`` (head) for each level ``i``.
+        """
         with torch.no_grad():
             outs = self._nested(x)
         if self.head is None:

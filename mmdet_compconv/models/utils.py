@@ -63,8 +63,21 @@ def compconv_like(conv: nn.Module, cfg: dict) -> nn.Module:
     """Build a conv from ``cfg`` (e.g. a CompConv) with the geometry of ``conv``.
 
     in/out channels, kernel size, stride, padding, dilation, groups and the presence of a bias
-    are copied; CompConv raises ValueError for what it cannot express (groups > 1, padding that
-    is not "same", even kernels).
+    are copied, not the weights: the new conv has its own initialisation.
+
+    Args:
+        conv (nn.Module): the conv whose geometry is copied, e.g. an ``nn.Conv2d`` (any
+            module with ``in_channels``, ``out_channels``, ``kernel_size``, ``stride``,
+            ``padding``, ``dilation``, ``groups`` and an optional ``bias``).
+        cfg (dict): the conv config for mmcv's ``build_conv_layer``, e.g.
+            ``dict(type='CompConv', c0=128)``.
+
+    Returns:
+        nn.Module: the new conv.
+
+    Raises:
+        ValueError: from CompConv, for what it cannot express (groups > 1, padding that is
+            not "same", even kernels).
 
     Example:
         >>> import torch.nn as nn

@@ -11,8 +11,8 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     """Register mmdet's modules and this package's (CompConv backbones, necks, heads).
 
     Args:
-        init_default_scope: as for mmdet's ``register_all_modules``: make ``mmdet`` the
-            default scope.
+        init_default_scope (bool): as for mmdet's ``register_all_modules``: make ``mmdet``
+            the default scope of mmengine's registries. Default: True.
 
     Example:
         >>> register_all_modules(init_default_scope=False)

@@ -22,10 +22,11 @@ def parse_size(text: str) -> Tuple[int, int]:
     Example:
         >>> parse_size('800x1216'), parse_size('224')
         ((800, 1216), (224, 224))
-        >>> parse_size('64x0')
+        >>> parse_size('64x0')  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        argparse.ArgumentTypeError: a size is HxW or S with positive integers, e.g. 800x1216, got '64x0'
+        argparse.ArgumentTypeError: a size is HxW or S with positive integers, e.g. 800x1216,
+        got '64x0'
     """
     try:
         parts = [int(v) for v in text.lower().split('x')]

@@ -41,6 +41,15 @@ def inference_size(cfg) -> Tuple[int, int]:
     ``scale=(1333, 800)`` bounds the long and the short side; the figure is that bounding
     box, padded to the data preprocessor's ``pad_size_divisor``.
 
+    Args:
+        cfg (mmengine.Config): a config with ``test_dataloader`` (whose dataset's
+            ``pipeline``, or else ``test_pipeline``, is read) and ``model``.
+
+    Returns:
+        tuple[int, int]: (H, W): the short and the long side of the first test ``Resize``
+        scale (a single number: both), each rounded up to a multiple of
+        ``pad_size_divisor``.
+
     Raises:
         ValueError: the test pipeline has no ``Resize`` with a ``scale``.
 
@@ -48,7 +57,8 @@ def inference_size(cfg) -> Tuple[int, int]:
         >>> from mmengine.config import Config
         >>> inference_size(Config.fromfile('configs/shapes/retinanet_r18_fpn_shapes.py'))
         (256, 256)
-        >>> inference_size(Config.fromfile('configs/compconv/retinanet_compconv128-r50_fpn_1x_coco.py'))
+        >>> cfg = Config.fromfile('configs/compconv/retinanet_compconv128-r50_fpn_1x_coco.py')
+        >>> inference_size(cfg)
         (800, 1344)
     """
     pipeline = cfg.test_dataloader.dataset.get('pipeline', cfg.get('test_pipeline', []))
@@ -64,7 +74,16 @@ def inference_size(cfg) -> Tuple[int, int]:
 def model_complexity(cfg) -> Dict[str, int]:
     """Parameters and MACs (backbone + neck + dense head) of a config's detector.
 
-    Built on the meta device: no memory, no arithmetic, a second even for R-101.
+    Built on the meta device: no memory, no arithmetic, a second even for R-101. The MACs
+    are :func:`~mmdet_compconv.cnn.count_macs` of one image of :func:`inference_size`
+    through the ``'tensor'`` part of :class:`~mmdet_compconv.models.DenseDetector`.
+
+    Args:
+        cfg (mmengine.Config): a config with ``model``, ``test_dataloader`` (or
+            ``test_pipeline``).
+
+    Returns:
+        dict[str, int]: ``{'FLOPs': MACs, 'Parameters': every parameter of the detector}``.
 
     Example:
         >>> from mmengine.config import Config
@@ -98,6 +117,18 @@ def _training_data(cfg) -> str:
 def model_metadata(cfg) -> Dict[str, Any]:
     """The ``Metadata`` a config decides: FLOPs, Parameters, Epochs (or Iterations), Training Data.
 
+    Args:
+        cfg (mmengine.Config): a full detector config (``model``, ``test_dataloader`` or
+            ``test_pipeline``, ``train_dataloader``, ``train_cfg``).
+
+    Returns:
+        dict[str, Any]: :func:`model_complexity`'s keys, ``Epochs`` (``train_cfg.max_epochs``)
+        or ``Iterations`` (``train_cfg.max_iters``), and ``Training Data`` (``'shapes'`` or
+        ``'COCO'``).
+
+    Raises:
+        ValueError: the training data is neither the shapes dataset nor COCO.
+
     Example:
         >>> from mmengine.config import Config
         >>> meta = model_metadata(Config.fromfile('configs/shapes/retinanet_r18_fpn_shapes.py'))
@@ -122,13 +153,14 @@ def publish_checkpoint(in_file: str, out_dir: str, stem: str,
     teacher (keys under ``teacher.``) are left out.
 
     Args:
-        in_file: a Runner checkpoint (``epoch_N.pth``) or a state dict file.
-        out_dir: where to write.
-        stem: the config's name without ``.py``.
-        date: ``YYYYMMDD`` (default: today, UTC).
+        in_file (str): a Runner checkpoint (``epoch_N.pth``), or any checkpoint file that
+            is a dict with a ``state_dict``.
+        out_dir (str): the folder to write into (created if needed).
+        stem (str): the config's name without ``.py``.
+        date (str, optional): ``YYYYMMDD``. Default: None (today, UTC).
 
     Returns:
-        The path of the published file.
+        str: the path of the published file.
 
     Raises:
         ValueError: ``date`` is not ``YYYYMMDD``, or the file holds no ``state_dict``.
@@ -157,6 +189,15 @@ def results_from_metrics(metrics: Dict[str, float], dataset: str) -> List[Dict[s
 
     The box AP is in percent with one decimal, as mmdet's metafiles give it.
 
+    Args:
+        metrics (dict[str, float]): the metrics, with ``coco/bbox_mAP`` as a fraction; the
+            other keys are ignored.
+        dataset (str): the ``Dataset`` written in the result, e.g. ``'COCO'`` or
+            ``'shapes'``.
+
+    Returns:
+        list[dict[str, Any]]: one ``Object Detection`` result with its ``box AP``.
+
     Raises:
         KeyError: no ``coco/bbox_mAP`` in ``metrics``.
 
@@ -177,10 +218,24 @@ def update_entry(entry: Dict[str, Any], metadata: Optional[Dict[str, Any]] = Non
 
     Metadata keys not given (Training Resources, inference time) are kept.
 
+    Args:
+        entry (dict[str, Any]): a ``Models`` entry of a metafile (not changed: a shallow
+            copy is returned).
+        metadata (dict[str, Any], optional): ``Metadata`` keys to set, e.g.
+            :func:`model_metadata`; None or empty changes nothing. Default: None.
+        results (list[dict[str, Any]], optional): the ``Results`` to set (replaced whole),
+            e.g. :func:`results_from_metrics`. Default: None (kept).
+        weights (str, optional): the ``Weights`` URL or path to set. Default: None (kept).
+
+    Returns:
+        dict[str, Any]: the updated entry.
+
     Example:
         >>> update_entry({'Name': 'm', 'Metadata': {'Training Resources': '1x CPU'}},
         ...              {'Epochs': 8}, weights='http://host/m_20260101-0a1b2c3d.pth')
-        {'Name': 'm', 'Metadata': {'Training Resources': '1x CPU', 'Epochs': 8}, 'Weights': 'http://host/m_20260101-0a1b2c3d.pth'}
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'Name': 'm', 'Metadata': {'Training Resources': '1x CPU', 'Epochs': 8},
+         'Weights': 'http://host/m_20260101-0a1b2c3d.pth'}
     """
     entry = dict(entry)
     if metadata:
@@ -193,13 +248,37 @@ def update_entry(entry: Dict[str, Any], metadata: Optional[Dict[str, Any]] = Non
 
 
 def load_metafile(path: str) -> Dict[str, Any]:
-    """A metafile as a dict (``Collections``, ``Models``)."""
+    """A metafile as a dict (``Collections``, ``Models``).
+
+    Args:
+        path (str): the YAML file (read with ``yaml.safe_load``).
+
+    Returns:
+        dict[str, Any]: its content.
+    """
     with open(path) as f:
         return yaml.safe_load(f)
 
 
 def header_of(path: str) -> str:
-    """The leading comment lines of a file ('' when it does not exist)."""
+    """The leading comment lines of a file ('' when it does not exist).
+
+    Args:
+        path (str): the file.
+
+    Returns:
+        str: the lines starting with ``#`` before the first other line, newlines included.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), 'metafile.yml')
+        >>> with open(path, 'w') as f:
+        ...     _ = f.write('# generated\\n# by hand\\nModels: []\\n# not this\\n')
+        >>> header_of(path)
+        '# generated\\n# by hand\\n'
+        >>> header_of(path + '.missing')
+        ''
+    """
     if not osp.isfile(path):
         return ''
     lines = []

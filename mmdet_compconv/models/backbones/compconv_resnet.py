@@ -48,6 +48,21 @@ class CompConvBlockMixin:
 class CompConvBasicBlock(CompConvBlockMixin, BasicBlock):
     """mmdet's ``BasicBlock`` with CompConv convs (``conv1``, ``conv2``: both 3x3).
 
+    Takes every argument of mmdet's ``BasicBlock`` (inplanes, planes, stride, dilation,
+    downsample, style, with_cp, conv_cfg, norm_cfg, init_cfg), plus:
+
+    Args:
+        compconv_cfg (dict, optional): the conv config of the replaced convs, built with each
+            conv's geometry (:func:`~mmdet_compconv.models.compconv_like`); None keeps the
+            block as mmdet builds it. Default: ``dict(type='CompConv', c0=128)``.
+        compconv_layers (str | Sequence[str], optional): the convs to replace, among
+            ``'conv1'`` and ``'conv2'``. Default: None (both).
+
+    Raises:
+        ValueError: an unknown name in ``compconv_layers``.
+        TypeError: a ``compconv_cfg`` that is neither None nor a dict with a ``type``.
+        KeyError: a ``compconv_cfg`` type that is not a registered conv layer.
+
     Example:
         >>> import torch
         >>> block = CompConvBasicBlock(64, 64)
@@ -60,6 +75,22 @@ class CompConvBasicBlock(CompConvBlockMixin, BasicBlock):
 
 class CompConvBottleneck(CompConvBlockMixin, Bottleneck):
     """mmdet's ``Bottleneck`` with CompConv convs (``conv1`` 1x1, ``conv2`` 3x3, ``conv3`` 1x1).
+
+    Takes every argument of mmdet's ``Bottleneck`` (inplanes, planes, stride, dilation,
+    downsample, style, with_cp, conv_cfg, norm_cfg, dcn, plugins, init_cfg), plus:
+
+    Args:
+        compconv_cfg (dict, optional): the conv config of the replaced convs, built with each
+            conv's geometry (:func:`~mmdet_compconv.models.compconv_like`); None keeps the
+            block as mmdet builds it. Default: ``dict(type='CompConv', c0=128)``.
+        compconv_layers (str | Sequence[str], optional): the convs to replace, among
+            ``'conv1'``, ``'conv2'`` and ``'conv3'``. Default: None (all three).
+
+    Raises:
+        ValueError: an unknown name in ``compconv_layers``, or ``'conv2'`` with ``dcn``
+            (which makes conv2 a deformable conv).
+        TypeError: a ``compconv_cfg`` that is neither None nor a dict with a ``type``.
+        KeyError: a ``compconv_cfg`` type that is not a registered conv layer.
 
     Example:
         >>> import torch
@@ -85,24 +116,32 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
     conv_cfg, norm_cfg, norm_eval, dcn, stage_with_dcn, plugins, with_cp, zero_init_residual,
     pretrained, init_cfg) keeps its meaning; ``conv_cfg`` applies to the convs that stay plain.
     A ``Pretrained`` init_cfg reports how much of the model the checkpoint covered and warns
-    loudly, naming the missing groups, when it is partial (see :mod:`mmdet_compconv.checkpoint.report`).
+    loudly, naming the missing groups, when it is partial (see
+    :mod:`mmdet_compconv.checkpoint.report`).
 
     Args:
-        depth: 18, 34, 50, 101 or 152.
-        compconv_cfg: the conv config of the replaced convs; None builds a plain ResNet.
-        compconv_layers: the block convs to replace: None for all of them
-            (``conv1..conv3`` of a Bottleneck, ``conv1, conv2`` of a BasicBlock),
-            ``('conv2',)`` (or ``'conv2'``) for the 3x3 convs of a Bottleneck only.
-        stage_with_compconv: per stage, whether its blocks (and, with
-            ``compconv_downsample``, its downsample conv) use CompConv; None for all stages.
-        compconv_stem: replace the stem convs too (the 7x7, or the three 3x3 of a deep stem).
-        compconv_downsample: replace the 1x1 downsample convs of the shortcuts too.
+        depth (int): 18, 34, 50, 101 or 152.
+        compconv_cfg (dict, optional): the conv config of the replaced convs, built with each
+            conv's geometry (:func:`~mmdet_compconv.models.compconv_like`); None builds a
+            plain ResNet. Default: ``dict(type='CompConv', c0=128)``.
+        compconv_layers (str | Sequence[str], optional): the block convs to replace:
+            ``('conv2',)`` (or ``'conv2'``) for the 3x3 convs of a Bottleneck only. Default:
+            None (all of them: ``conv1..conv3`` of a Bottleneck, ``conv1, conv2`` of a
+            BasicBlock).
+        stage_with_compconv (Sequence[bool], optional): per stage, whether its blocks (and,
+            with ``compconv_downsample``, its downsample conv) use CompConv; one entry per
+            stage. Default: None (all stages).
+        compconv_stem (bool): replace the stem convs too (the 7x7, or the three 3x3 of a deep
+            stem). Default: False.
+        compconv_downsample (bool): replace the 1x1 downsample convs of the shortcuts too
+            (in the stages of ``stage_with_compconv``). Default: False.
         **kwargs: the other arguments of mmdet's ``ResNet``.
 
     Raises:
         ValueError: unknown names in compconv_layers, a stage_with_compconv whose length
             is not num_stages, or dcn on a stage whose conv2 is a CompConv.
-        TypeError: a compconv_cfg that is not a dict with a type.
+        TypeError: a compconv_cfg that is neither None nor a dict with a type.
+        KeyError: a compconv_cfg type that is not a registered conv layer.
 
     Example:
         >>> import torch
@@ -134,7 +173,14 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
         super().__init__(depth=depth, **kwargs)
 
     def train(self, mode: bool = True) -> 'CompConvResNet':
-        """ResNet.train (frozen stages, norm_eval), returning self as nn.Module.train does."""
+        """ResNet.train (frozen stages, norm_eval), returning self as nn.Module.train does.
+
+        Args:
+            mode (bool): training mode (True) or evaluation mode (False). Default: True.
+
+        Returns:
+            CompConvResNet: this backbone.
+        """
         super().train(mode)
         return self
 
@@ -146,8 +192,12 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
         fold the remaining plain conv + BN pairs with mmcv's ``fuse_conv_bn``.
 
         Args:
-            collapse_above: 1x1 CompConvs whose MACs exceed this fraction of the dense conv's
-                become that dense conv (see :func:`mmdet_compconv.switch_to_deploy`).
+            collapse_above (float, optional): 1x1 CompConvs whose MACs exceed this fraction
+                of the dense conv's become that dense conv; None keeps every CompConv (see
+                :func:`mmdet_compconv.switch_to_deploy`). Default: 0.15.
+
+        Returns:
+            CompConvResNet: this backbone, in eval mode.
 
         Example:
             >>> import torch
@@ -190,7 +240,26 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
 class CompConvResNetV1d(CompConvResNet, ResNetV1d):
     """mmdet's ResNetV1d (deep 3x3 stem, average-pool downsample) with CompConvs.
 
-    Takes the arguments of :class:`CompConvResNet` except ``deep_stem`` and ``avg_down``.
+    Takes the arguments of :class:`CompConvResNet` except ``deep_stem`` and ``avg_down``
+    (both True):
+
+    Args:
+        depth (int): 18, 34, 50, 101 or 152.
+        compconv_cfg (dict, optional): the conv config of the replaced convs, built with each
+            conv's geometry (:func:`~mmdet_compconv.models.compconv_like`); None builds a
+            plain ResNet. Default: ``dict(type='CompConv', c0=128)``.
+        compconv_layers (str | Sequence[str], optional): the block convs to replace:
+            ``('conv2',)`` (or ``'conv2'``) for the 3x3 convs of a Bottleneck only. Default:
+            None (all of them: ``conv1..conv3`` of a Bottleneck, ``conv1, conv2`` of a
+            BasicBlock).
+        stage_with_compconv (Sequence[bool], optional): per stage, whether its blocks (and,
+            with ``compconv_downsample``, its downsample conv) use CompConv; one entry per
+            stage. Default: None (all stages).
+        compconv_stem (bool): replace the three 3x3 stem convs too. Default: False.
+        compconv_downsample (bool): replace the 1x1 downsample convs of the shortcuts (after
+            their average pooling) too, in the stages of ``stage_with_compconv``.
+            Default: False.
+        **kwargs: the other arguments of mmdet's ``ResNet``.
 
     Example:
         >>> import torch

@@ -16,7 +16,9 @@ class CompConvRPNHead(RPNHead):
     ``rpn_cls`` / ``rpn_reg`` stay plain. Takes every argument of ``RPNHead``, plus:
 
     Args:
-        compconv_cfg: conv config of the replaced conv(s); None keeps mmdet's RPNHead.
+        compconv_cfg (dict, optional): the conv config of the replaced conv(s), built with
+            each conv's geometry (:func:`~mmdet_compconv.models.compconv_like`); None keeps
+            mmdet's RPNHead. Default: ``dict(type='CompConv', c0=128)``.
 
     Example:
         >>> import torch

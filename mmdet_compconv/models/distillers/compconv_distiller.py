@@ -133,18 +133,30 @@ class CompConvDistiller(BaseModel):
       fine-tune with neck-feature distillation.
 
     Args:
-        teacher: config of the vanilla model (a backbone or a whole detector), or the path of
-            a config file whose ``model`` it is (e.g. ``'mmdet::faster_rcnn/...py'``). Its
-            own init_cfg is never run: the weights come from ``teacher_ckpt``.
-        student: the CompConv model, of the same kind, given the same way.
-        teacher_ckpt: the teacher's weights (see :func:`load_teacher_checkpoint`); None keeps
-            the teacher as built (tests only: a warning is logged).
-        blockwise_iters: length of phase 1.
-        stage_loss_weight / neck_loss_weight / task_loss_weight: phase-2 loss weights (>= 0).
-        distill_loss: the feature loss, by default :class:`ChannelNormMSELoss`.
-        data_preprocessor: default: the student detector's; required for a backbone student.
-            A teacher detector's own data_preprocessor must normalise alike.
-        init_cfg: the distiller's own init_cfg (the student's are in ``student``).
+        teacher (str | dict): config of the vanilla model (a backbone or a whole detector),
+            or the path of a config file whose ``model`` it is (e.g.
+            ``'mmdet::faster_rcnn/...py'``). Its own init_cfg is never run: the weights come
+            from ``teacher_ckpt``.
+        student (str | dict): the CompConv model, of the same kind, given the same way.
+        teacher_ckpt (str, optional): the teacher's weights (see
+            :func:`load_teacher_checkpoint`), loaded by ``init_weights``; None (to be given
+            explicitly) keeps the teacher as built (tests only: a warning is logged).
+        blockwise_iters (int): the number of iterations of phase 1 (block-wise); 0 starts in
+            phase 2. Default: 0.
+        stage_loss_weight (float): phase-2 weight (>= 0) of the loss between the student's
+            and the teacher's backbone outputs. Default: 1.0.
+        neck_loss_weight (float): phase-2 weight (>= 0) of the loss between the neck
+            outputs (a detector with a neck only). Default: 0.0.
+        task_loss_weight (float): phase-2 weight (>= 0) of the student detector's own loss
+            (a detector only; the data needs labels). Default: 0.0.
+        distill_loss (dict): config of the feature loss, called as ``loss(student,
+            teacher)`` per block, stage and neck level.
+            Default: ``dict(type='ChannelNormMSELoss')``.
+        data_preprocessor (dict, optional): the distiller's data preprocessor, which feeds
+            teacher and student; a teacher detector's own must normalise alike.
+            Default: None (the student detector's; required for a backbone student).
+        init_cfg (dict, optional): the distiller's own init_cfg (the student's are in
+            ``student``). Default: None.
 
     Raises:
         ValueError: a student that is not the teacher's block-for-block twin, a teacher with
@@ -287,7 +299,8 @@ class CompConvDistiller(BaseModel):
         """Copy every teacher tensor whose name and shape the student shares; log a report.
 
         Returns:
-            The copied student keys and the student modules left to learn.
+            tuple[list[str], list[str]]: the copied student keys, and the student modules
+            (names) with state left to learn.
         """
         own = self.student.state_dict()
         fit = {k: v for k, v in self.teacher.state_dict().items()

@@ -40,10 +40,12 @@ def load_teacher_checkpoint(teacher: nn.Module, checkpoint: str) -> None:
         >>> import os, tempfile, torch, torch.nn as nn
         >>> path = os.path.join(tempfile.mkdtemp(), 'w.pth')
         >>> torch.save(nn.Linear(2, 2).state_dict(), path)
-        >>> load_teacher_checkpoint(nn.Linear(2, 3), path)  # doctest: +ELLIPSIS
+        >>> teacher = nn.Linear(2, 3)
+        >>> load_teacher_checkpoint(teacher, path)  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        ValueError: teacher checkpoint ... does not fit the teacher Linear: ...size mismatch for weight: copying a param with shape torch.Size([2, 2]) from checkpoint...
+        ValueError: teacher checkpoint ... does not fit the teacher Linear: ...size mismatch for
+        weight: copying a param with shape torch.Size([2, 2]) from checkpoint...
     """
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     if not isinstance(ckpt, dict):

@@ -23,8 +23,10 @@ class ChannelNormMSELoss(nn.Module):
     weight.
 
     Args:
-        loss_weight: multiplies the loss.
-        eps: the floor of a channel's variance, as a fraction of the mean channel variance.
+        loss_weight (float): multiplies the loss. Default: 1.0.
+        eps (float): added to each channel's variance, as a fraction of the mean channel
+            variance of the teacher's layer; it bounds the weight of (nearly) constant
+            channels. 0 divides by the variance alone. Default: 0.01.
 
     Raises:
         ValueError: eps < 0; student and teacher shapes differ (at call time).
@@ -48,7 +50,16 @@ class ChannelNormMSELoss(nn.Module):
         self.eps = eps
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        """The loss of ``student`` against ``teacher`` (both ``N, C, ...``)."""
+        """The loss of ``student`` against ``teacher``.
+
+        Args:
+            student (torch.Tensor): the student's features (N, C, ...).
+            teacher (torch.Tensor): the teacher's features, of the same shape (no gradient
+                flows into them).
+
+        Returns:
+            torch.Tensor: the scalar loss, times ``loss_weight``.
+        """
         if student.shape != teacher.shape:
             raise ValueError(f'student feature shape {tuple(student.shape)} != teacher '
                              f'feature shape {tuple(teacher.shape)}')

@@ -19,13 +19,18 @@ class CompConvFPN(FPN):
     plain), plus:
 
     Args:
-        compconv_cfg: conv config of the replaced convs; None keeps a plain FPN.
-        compconv_convs: which ConvModules get a CompConv: ``'lateral'`` (the 1x1 lateral
-            convs), ``'fpn'`` (the 3x3 output convs) and ``'extra'`` (the stride-2 extra
-            levels, when ``add_extra_convs``). None gives ``default_compconv_convs``.
+        compconv_cfg (dict, optional): the conv config of the replaced convs, built with each
+            conv's geometry (:func:`~mmdet_compconv.models.compconv_like`); None keeps a
+            plain FPN. Default: ``dict(type='CompConv', c0=128)``.
+        compconv_convs (str | Sequence[str], optional): which ConvModules get a CompConv:
+            ``'lateral'`` (the 1x1 lateral convs), ``'fpn'`` (the 3x3 output convs) and
+            ``'extra'`` (the stride-2 3x3 convs of the extra levels, when
+            ``add_extra_convs``). Default: None (``default_compconv_convs``:
+            ``('lateral', 'fpn')``).
 
     Raises:
         ValueError: an unknown name in compconv_convs, or ``'extra'`` without extra convs.
+        TypeError: a ``compconv_cfg`` that is neither None nor a dict with a ``type``.
 
     Example:
         >>> import torch
@@ -63,7 +68,12 @@ class CompConvFPN(FPN):
                 module.conv = compconv_like(module.conv, compconv_cfg)
 
     def compconv_groups(self) -> Dict[str, List[ConvModule]]:
-        """The ConvModules of this neck by group name."""
+        """The ConvModules of this neck by group name.
+
+        Returns:
+            dict[str, list[ConvModule]]: group name (as in ``compconv_convs``) -> its
+            ConvModules.
+        """
         n = len(self.lateral_convs)
         return dict(lateral=list(self.lateral_convs), fpn=list(self.fpn_convs[:n]),
                     extra=list(self.fpn_convs[n:]))
@@ -73,9 +83,21 @@ class CompConvFPN(FPN):
 class CompConvPAFPN(CompConvFPN, PAFPN):
     """mmdet's PAFPN with CompConv convolutions.
 
-    Same arguments as :class:`CompConvFPN`; ``compconv_convs`` also knows ``'downsample'``
-    (the stride-2 3x3 convs of the bottom-up path) and ``'pafpn'`` (its 3x3 output convs),
-    and defaults to ``('lateral', 'fpn', 'downsample', 'pafpn')``.
+    Takes every argument of mmdet's ``PAFPN`` (``conv_cfg`` applies to the convs that stay
+    plain), plus:
+
+    Args:
+        compconv_cfg (dict, optional): the conv config of the replaced convs; None keeps a
+            plain PAFPN. Default: ``dict(type='CompConv', c0=128)``.
+        compconv_convs (str | Sequence[str], optional): which ConvModules get a CompConv:
+            those of :class:`CompConvFPN` (``'lateral'``, ``'fpn'``, ``'extra'``), plus
+            ``'downsample'`` (the stride-2 3x3 convs of the bottom-up path) and ``'pafpn'``
+            (its 3x3 output convs). Default: None (``default_compconv_convs``:
+            ``('lateral', 'fpn', 'downsample', 'pafpn')``).
+
+    Raises:
+        ValueError: an unknown name in compconv_convs, or ``'extra'`` without extra convs.
+        TypeError: a ``compconv_cfg`` that is neither None nor a dict with a ``type``.
 
     Example:
         >>> import torch
@@ -90,6 +112,11 @@ class CompConvPAFPN(CompConvFPN, PAFPN):
     default_compconv_convs = ('lateral', 'fpn', 'downsample', 'pafpn')
 
     def compconv_groups(self) -> Dict[str, List[ConvModule]]:
-        """The ConvModules of this neck by group name."""
+        """The ConvModules of this neck by group name.
+
+        Returns:
+            dict[str, list[ConvModule]]: group name (as in ``compconv_convs``) -> its
+            ConvModules.
+        """
         return dict(super().compconv_groups(), downsample=list(self.downsample_convs),
                     pafpn=list(self.pafpn_convs))
