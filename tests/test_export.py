@@ -318,6 +318,32 @@ def test_export_onnx_tool(tmp_path, capsys):
         tool.main([config, '--shape', '16', '96'])
 
 
+def test_export_onnx_tool_refuses_a_checkpoint_that_does_not_fit(tmp_path):
+    """Review item 14: a checkpoint that does not fit the config loaded non-strictly and the
+    random CompConv weights were exported with exit 0."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    tool = load_tool('export_onnx', 'tools/deployment/export_onnx.py')
+    config = str(ROOT / 'configs/shapes/faster-rcnn_compconv128-r18_fpn_shapes.py')
+    vanilla = Config.fromfile(str(ROOT / 'configs/shapes/faster-rcnn_r18_fpn_shapes.py'))
+    torch.save({'state_dict': MODELS.build(vanilla.model).state_dict()}, tmp_path / 'v.pth')
+    args = [config, str(tmp_path / 'v.pth'), '--shape', '64', '64', '--out',
+            str(tmp_path / 'x.onnx')]
+    with pytest.raises(RuntimeError, match='(?s)unexpected key in source state_dict: '
+                       'backbone.layer1.0.conv1.weight.*missing keys in source state_dict'):
+        tool.main(args)
+    assert not (tmp_path / 'x.onnx').exists()
+
+
+def test_export_onnx_tool_dynamic_at_the_smallest_size(tmp_path, capsys):
+    """Review item 15: --dynamic --shape 64 32 crashed (its second check had width 0)."""
+    tool = load_tool('export_onnx', 'tools/deployment/export_onnx.py')
+    config = str(ROOT / 'configs/shapes/retinanet_compconv128-r18_fpn_shapes.py')
+    assert tool.main([config, '--shape', '64', '32', '--dynamic', '--out',
+                      str(tmp_path / 'r.onnx'), '--cfg-options'] + options(SMALL_RETINA)) < 1e-3
+    assert 'input (2, 3, 96, 64)' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('runtime', ['onnxruntime', 'openvino'])
 def test_benchmark_latency_runtime_table(capsys, runtime):
     pytest.importorskip(runtime)

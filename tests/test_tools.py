@@ -229,9 +229,22 @@ def test_apis_with_runner_checkpoint(tiny, trained, tmp_path):
 
 
 def test_get_flops(tiny):
+    """mmdet's get_flops.py (mmengine's FlopAnalyzer, which also counts norms and upsampling)
+    against this package's conv MAC count (torch's FlopCounterMode / 2) of the same model and
+    input: the same convolutions, so its figure is ours plus the few norm and resize FLOPs."""
+    from mmdet_compconv.apis import init_model
+    from mmdet_compconv.cnn import count_macs
+    from mmdet_compconv.models import DenseDetector
     config, root = tiny
     out = tool('analysis_tools/get_flops', config, '--num-images', '2', cwd=root)
-    assert re.search(r'Flops: [\d.]+[KMGT]', out) and re.search(r'Params: [\d.]+[KMG]', out)
+    flops = re.search(r'Flops: ([\d.]+)([KMGT])', out)
+    params = re.search(r'Params: ([\d.]+)([KMG])', out)
+    unit = dict(K=1e3, M=1e6, G=1e9, T=1e12)
+    model = init_model(str(config))
+    macs = count_macs(DenseDetector(model, 'tensor'), torch.rand(1, 3, 64, 64))
+    assert macs <= float(flops.group(1)) * unit[flops.group(2)] <= 1.1 * macs
+    n = sum(p.numel() for p in model.parameters())
+    assert abs(float(params.group(1)) * unit[params.group(2)] - n) <= 0.01 * n
 
 
 def test_browse_dataset(tiny, tmp_path):

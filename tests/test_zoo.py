@@ -9,6 +9,7 @@ the metafile's box AP. A tampered or truncated download must be refused before i
 Also: the repository's model-index.yml parses with openmim's ``modelindex``, every Config in it
 exists, and the committed metafiles hold what the metafile tool computes.
 """
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -290,3 +291,88 @@ def test_publish_and_verify_refuse_bad_input(tmp_path):
     cfg.train_dataloader.dataset.metainfo = dict(classes=('a', ))
     with pytest.raises(ValueError, match=r"training data of CocoDataset with classes \('a',\)"):
         model_metadata(cfg)
+
+
+def test_publish_refuses_weights_that_do_not_fit_the_config(trained, tmp_path):
+    """Review item 5: a vanilla R-18 checkpoint was published under a CompConv config."""
+    _, config, checkpoint, _, _ = trained
+    ckpt = torch.load(checkpoint, weights_only=False)
+    state = ckpt['state_dict']
+    state['backbone.layer1.0.conv1.weight'] = state.pop('backbone.layer1.0.conv1.convs.0.weight')
+    torch.save(ckpt, tmp_path / 'vanilla_like.pth')
+    metafile = tmp_path / 'metafile.yml'
+    shutil.copy(config.parent / 'metafile.yml', metafile)
+    with pytest.raises(SystemExit, match=r'(?s)not published: .*vanilla_like.pth does not fit '
+                       r'the model of .*unexpected key in source state_dict: '
+                       r'backbone.layer1.0.conv1.weight.*missing keys in source state_dict: '
+                       r'backbone.layer1.0.conv1.convs.0.weight'):
+        _tool('tools/model_converters/publish_model.py').main([
+            str(config), str(tmp_path / 'vanilla_like.pth'), '--out-dir', str(tmp_path / 'out'),
+            '--metafile', str(metafile)])
+    assert not (tmp_path / 'out').exists() or not list((tmp_path / 'out').iterdir())
+
+
+def test_publish_drops_stale_results_and_never_writes_its_input(trained, tmp_path):
+    """Review items 5 and 7: without --metrics the previous entry's box AP stayed beside the
+    new Weights; an input named {config}_{date}.pth in --out-dir was overwritten by the
+    published file (a Runner checkpoint that could no longer resume)."""
+    _, config, checkpoint, _, _ = trained
+    out = tmp_path / 'out'
+    out.mkdir()
+    runner_ckpt = out / f'{NAME}_20260101.pth'
+    shutil.copy(checkpoint, runner_ckpt)
+    digest = sha256_of(str(runner_ckpt))
+    metafile = tmp_path / 'metafile.yml'
+    meta = yaml.safe_load((config.parent / 'metafile.yml').read_text())
+    meta['Models'][0].update(Results=[{'Task': 'Object Detection', 'Dataset': 'shapes',
+                                       'Metrics': {'box AP': 60.5}}],
+                             Weights='http://old/host/old_20250101-0a1b2c3d.pth')
+    metafile.write_text(yaml.safe_dump(meta, sort_keys=False))
+    assert _tool('tools/model_converters/publish_model.py').main([
+        str(config), str(runner_ckpt), '--out-dir', str(out), '--date', '20260101',
+        '--metafile', str(metafile), '--write']) == 0
+    entry = yaml.safe_load(metafile.read_text())['Models'][0]
+    assert 'Results' not in entry and 'Weights' not in entry
+    assert sha256_of(str(runner_ckpt)) == digest  # the input is untouched
+    assert 'optimizer' in torch.load(runner_ckpt, weights_only=False)
+    assert len(list(out.glob(f'{NAME}_20260101-*.pth'))) == 1
+    assert not list(out.glob('*.partial'))
+
+
+def _download(args):
+    from mmdet_compconv.checkpoint import download_checkpoint
+    return download_checkpoint(*args, progress=False)
+
+
+def test_parallel_downloads_of_one_url_all_succeed(http_root, tmp_path):
+    """Review item 8: 3 of 4 processes failed on a shared .partial file."""
+    import multiprocessing
+    served, url = http_root
+    data = os.urandom(4 << 20)
+    name = f'model_20260101-{hashlib.sha256(data).hexdigest()[:8]}.pth'
+    (served / name).write_bytes(data)
+    cache = tmp_path / 'cache'
+    with multiprocessing.get_context('spawn').Pool(4) as pool:
+        paths = pool.map(_download, [(f'{url}/{name}', str(cache))] * 4)
+    assert paths == [str(cache / name)] * 4
+    assert (cache / name).read_bytes() == data and not list(cache.glob('*.partial'))
+
+
+def test_hash_names_any_case_and_pth_tar(tmp_path):
+    """Review item 13: upper-case hex, .PTH and .pth.tar names were not checked, and
+    verify_checkpoint.py exited 0 having verified nothing."""
+    data = b'checkpoint bytes'
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    verify = _tool('tools/model_converters/verify_checkpoint.py')
+    for name in (f'm_20260101-{digest.upper()}.pth', f'm_20260101-{digest}.PTH',
+                 f'm_20260101-{digest}.pth.tar'):
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert verify_checkpoint(str(path)) == digest
+        path.write_bytes(data + b'!')
+        with pytest.raises(ChecksumError, match=name):
+            verify_checkpoint(str(path))
+        assert verify.main([str(path)]) == 1
+        path.unlink()
+    (tmp_path / 'epoch_1.pth').write_bytes(data)
+    assert verify.main([str(tmp_path)]) == 1  # nothing carries a hash: nothing verified

@@ -6,8 +6,9 @@ writes metafiles. Loading zoo checkpoints (hash check, safe unpickling) is
 :mod:`mmdet_compconv.checkpoint`'s; ``mmengine.hub`` finds this package's model index through
 :mod:`mmdet_compconv.patches`.
 """
-from .metafile import (dump_metafile, header_of, inference_size, load_metafile, model_complexity,
+from .metafile import (check_state_fits, dump_metafile, header_of, inference_size,
+                       published_entry, load_metafile, model_complexity,
                        model_metadata, publish_checkpoint, results_from_metrics, update_entry)
 
-__all__ = ['dump_metafile', 'header_of', 'inference_size', 'load_metafile', 'model_complexity',
+__all__ = ['check_state_fits', 'published_entry', 'dump_metafile', 'header_of', 'inference_size', 'load_metafile', 'model_complexity',
            'model_metadata', 'publish_checkpoint', 'results_from_metrics', 'update_entry']

@@ -21,6 +21,7 @@ import datetime
 import math
 import os
 import os.path as osp
+import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -31,7 +32,8 @@ from ..cnn import count_macs
 from ..datasets.shapes import CLASSES as SHAPES_CLASSES
 from ..models import DenseDetector
 
-__all__ = ['inference_size', 'model_complexity', 'model_metadata', 'publish_checkpoint',
+__all__ = ['inference_size', 'model_complexity', 'model_metadata', 'check_state_fits',
+           'publish_checkpoint', 'published_entry',
            'results_from_metrics', 'update_entry', 'load_metafile', 'header_of', 'dump_metafile']
 
 
@@ -144,13 +146,41 @@ def model_metadata(cfg) -> Dict[str, Any]:
     return meta
 
 
-def publish_checkpoint(in_file: str, out_dir: str, stem: str,
-                       date: Optional[str] = None) -> str:
+def check_state_fits(cfg, state_dict: Dict[str, torch.Tensor], source: str) -> None:
+    """Raise unless ``state_dict`` is exactly the state of the model ``cfg`` builds.
+
+    The model is built on the meta device (no memory, a second even for R-101) and the state
+    loaded with mmengine's ``load_state_dict(strict=True)``, whose report names the missing,
+    unexpected and mismatched keys.
+
+    Args:
+        cfg (Config): the config.
+        state_dict (dict): the weights.
+        source (str): where they come from, for the message.
+
+    Raises:
+        ValueError: they do not fit; the message names the config, the source and the keys.
+    """
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.checkpoint import load_state_dict
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    try:
+        load_state_dict(model, state_dict, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f'{source} does not fit the model of {cfg.filename}: {e}') from e
+
+
+def publish_checkpoint(in_file: str, out_dir: str, stem: str, date: Optional[str] = None,
+                       cfg=None) -> str:
     """Write ``{out_dir}/{stem}_{date}-{sha256[:8]}.pth`` with ``meta`` and ``state_dict``.
 
     The input is loaded with the safe unpickler (:func:`mmdet_compconv.checkpoint.safe_load`);
     the optimizer, the message hub, the schedulers and, in ``state_dict``, a distillation
-    teacher (keys under ``teacher.``) are left out.
+    teacher (keys under ``teacher.``) are left out. The input file is never written: the new
+    file is saved under a name of its own first, then renamed.
 
     Args:
         in_file (str): a Runner checkpoint (``epoch_N.pth``), or any checkpoint file that
@@ -158,12 +188,15 @@ def publish_checkpoint(in_file: str, out_dir: str, stem: str,
         out_dir (str): the folder to write into (created if needed).
         stem (str): the config's name without ``.py``.
         date (str, optional): ``YYYYMMDD``. Default: None (today, UTC).
+        cfg (Config, optional): the config the weights must fit exactly
+            (:func:`check_state_fits`). Default: None (not checked).
 
     Returns:
         str: the path of the published file.
 
     Raises:
-        ValueError: ``date`` is not ``YYYYMMDD``, or the file holds no ``state_dict``.
+        ValueError: ``date`` is not ``YYYYMMDD``, the file holds no ``state_dict``, or it
+            does not fit ``cfg``'s model.
     """
     date = date or datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d')
     try:
@@ -175,12 +208,24 @@ def publish_checkpoint(in_file: str, out_dir: str, stem: str,
         keys = list(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f'{in_file} holds no state_dict (it holds {keys})')
     state = {k: v for k, v in ckpt['state_dict'].items() if not k.startswith('teacher.')}
+    if cfg is not None:
+        check_state_fits(cfg, state, in_file)
     published = {'meta': ckpt.get('meta', {}), 'state_dict': state}
     os.makedirs(out_dir, exist_ok=True)
-    tmp = osp.join(out_dir, f'{stem}_{date}.pth')
-    torch.save(published, tmp)
-    final = osp.join(out_dir, f'{stem}_{date}-{sha256_of(tmp)[:8]}.pth')
-    os.replace(tmp, final)
+    with tempfile.NamedTemporaryFile(dir=out_dir, prefix=f'.{stem}_', suffix='.partial',
+                                     delete=False) as f:
+        tmp = f.name
+    try:
+        torch.save(published, tmp)
+        final = osp.join(out_dir, f'{stem}_{date}-{sha256_of(tmp)[:8]}.pth')
+        if osp.exists(final) and osp.samefile(final, in_file):
+            os.remove(tmp)  # republishing a published file: it is already this file
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
     return final
 
 
@@ -209,6 +254,33 @@ def results_from_metrics(metrics: Dict[str, float], dataset: str) -> List[Dict[s
         raise KeyError(f'no coco/bbox_mAP in the metrics: {sorted(metrics)}')
     return [{'Task': 'Object Detection', 'Dataset': dataset,
              'Metrics': {'box AP': round(100 * float(metrics['coco/bbox_mAP']), 1)}}]
+
+
+def published_entry(entry: Dict[str, Any], metadata: Dict[str, Any],
+                    results: Optional[List[Dict[str, Any]]],
+                    weights: Optional[str]) -> Dict[str, Any]:
+    """``entry`` for a newly published checkpoint: its Results and Weights replace the old ones,
+    and where it has none the old ones are dropped (they described another file).
+
+    Args:
+        entry (dict): the metafile entry.
+        metadata (dict): the computed Metadata keys.
+        results (list[dict], optional): the new Results, or None (none measured).
+        weights (str, optional): the new Weights URL, or None (not hosted yet).
+
+    Returns:
+        dict: the new entry.
+
+    Example:
+        >>> published_entry({'Name': 'm', 'Results': [{'Metrics': {'box AP': 60.5}}],
+        ...                  'Weights': 'http://host/m_20260101-0a1b2c3d.pth'}, {}, None, None)
+        {'Name': 'm'}
+    """
+    entry = update_entry(entry, metadata, results, weights)
+    for key, value in (('Results', results), ('Weights', weights)):
+        if value is None:
+            entry.pop(key, None)
+    return entry
 
 
 def update_entry(entry: Dict[str, Any], metadata: Optional[Dict[str, Any]] = None,

@@ -29,7 +29,7 @@ import yaml
 from mmengine.config import Config
 
 from mmdet_compconv.zoo import (dump_metafile, load_metafile, model_metadata, publish_checkpoint,
-                                results_from_metrics, update_entry)
+                                published_entry, results_from_metrics)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -60,9 +60,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f'{metafile_path} lists no model named {stem!r}; add its Name, '
                          'In Collection and Config first')
     index = matches[0]
-    published = publish_checkpoint(args.checkpoint, args.out_dir, stem, args.date)
+    cfg = Config.fromfile(args.config)
+    try:
+        published = publish_checkpoint(args.checkpoint, args.out_dir, stem, args.date, cfg)
+    except ValueError as e:
+        raise SystemExit(f'not published: {e}')
     print(f'published {published}')
-    metadata = model_metadata(Config.fromfile(args.config))
+    metadata = model_metadata(cfg)
     if args.training_resources:
         metadata['Training Resources'] = args.training_resources
     results = None
@@ -75,7 +79,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         print(f'no --url-base: the entry gets no Weights; host {published} and publish again '
               f'with --url-base to add them')
-    entry = update_entry(metafile['Models'][index], metadata, results, weights)
+    if results is None and 'Results' in metafile['Models'][index]:
+        print('no --metrics: the entry\'s previous Results, measured on another file, are dropped')
+    entry = published_entry(metafile['Models'][index], metadata, results, weights)
     print(yaml.safe_dump([entry], sort_keys=False, width=100), end='')
     if args.write:
         metafile['Models'][index] = entry
