@@ -33,19 +33,21 @@ def filled(path: Path) -> dict:
 
 
 def table(metafiles: Sequence[Path]) -> List[str]:
-    """Markdown rows of the README's "Results and models" table, from the metafiles."""
+    """Markdown rows of the README's "Results and models" table, read with openmim's
+    ``modelindex`` (what ``mim search`` reads)."""
+    from modelindex import load
     lines = ['| Config | Schedule | box AP | Params (M) | FLOPs (G) | Download |',
              '|---|---|---|---|---|---|']
     for path in metafiles:
-        for m in load_metafile(str(path))['Models']:
-            meta = m['Metadata']
+        for m in load(str(path)).models:
+            meta = m.metadata.data
             schedule = (f"{meta['Epochs']} ep" if 'Epochs' in meta else
                         f"{meta['Iterations']} it")
-            ap = m['Results'][0]['Metrics']['box AP'] if m.get('Results') else '-'
-            weights = f"[model]({m['Weights']})" if m.get('Weights') else '-'
-            lines.append(f"| [{m['Name']}]({m['Config']}) | {schedule} | {ap} | "
+            ap = m.results[0].metrics['box AP'] if m.results else '-'
+            weights = f'[model]({m.weights})' if m.weights else '-'
+            lines.append(f'| [{m.name}]({m.config}) | {schedule} | {ap} | '
                          f"{meta['Parameters'] / 1e6:.2f} | {meta['FLOPs'] / 1e9:.2f} | "
-                         f"{weights} |")
+                         f'{weights} |')
     return lines
 
 
