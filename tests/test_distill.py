@@ -94,7 +94,8 @@ def test_channel_norm_mse_bounds_the_weight_of_a_dead_channel():
 
 @pytest.mark.parametrize('student, match', [
     (dict(STUDENT, depth=34), 'only in the student'),
-    (dict(STUDENT, base_channels=16, stem_channels=16), 'different'),
+    (dict(STUDENT, base_channels=16), 'different'),
+    (dict(STUDENT, stem_channels=16), 'differ in their stems'),
     (dict(STUDENT, out_indices=(1, 2, 3)), r'out_indices=\(1, 2, 3\)'),
     (dict(STUDENT, frozen_stages=1), 'frozen'),
     (dict(STUDENT, norm_eval=True), 'norm_eval=True'),

@@ -129,8 +129,12 @@ def test_export_compconv_errors():
         ExportCompConv(deployed)
     with pytest.raises(TypeError, match='before switch_to_deploy'):
         dense_export_conv(deployed)
+    grouped = nn.Conv2d(4, 4, 3, padding=1, groups=2)
     with pytest.raises(TypeError, match='cannot fold a channel permutation'):
-        dense_export_conv(nn.Conv2d(4, 4, 3, groups=2))
+        dense_export_conv(grouped, None, torch.tensor([1, 0, 2, 3]))
+    x = torch.rand(1, 4, 5, 5)
+    with torch.no_grad():  # nothing to permute: a grouped conv folds its norm as it is
+        assert torch.allclose(dense_export_conv(grouped)(x), grouped(x), atol=1e-6)
 
 
 RESNETS = [  # kwargs, Gathers allowed in the export form (one per uncollapsed last conv)
