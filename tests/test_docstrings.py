@@ -2,7 +2,8 @@
 
 Every name a subpackage exports (its ``__all__``) that takes arguments has an ``Args:``
 section listing each of them as ``name (type): meaning``, with ``Default: x`` for the ones
-that have a default; a class documents its constructor's arguments.
+that have a default; a class documents its constructor's arguments (or, when it inherits the
+constructor, refers to the class that documents them).
 """
 import importlib
 import inspect
@@ -54,8 +55,11 @@ def test_arguments_are_documented_with_type_and_default(obj):
     params = arguments(obj)
     if not params:
         return
-    doc = inspect.getdoc(obj) or ''
-    args = documented_args(doc)
+    # a class that inherits its constructor may refer to the class that defines it
+    owner = next((c for c in obj.__mro__ if '__init__' in vars(c)), obj) \
+        if inspect.isclass(obj) else obj
+    args = documented_args(inspect.getdoc(obj) or '') or documented_args(
+        inspect.getdoc(owner) or '')
     undocumented = [p.name for p in params if p.name not in args]
     assert not undocumented, (f'{obj.__qualname__}: arguments without a "name (type): ..." '
                               f'entry under Args: {undocumented}')

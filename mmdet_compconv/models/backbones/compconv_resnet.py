@@ -240,26 +240,9 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
 class CompConvResNetV1d(CompConvResNet, ResNetV1d):
     """mmdet's ResNetV1d (deep 3x3 stem, average-pool downsample) with CompConvs.
 
-    Takes the arguments of :class:`CompConvResNet` except ``deep_stem`` and ``avg_down``
-    (both True):
-
-    Args:
-        depth (int): 18, 34, 50, 101 or 152.
-        compconv_cfg (dict, optional): the conv config of the replaced convs, built with each
-            conv's geometry (:func:`~mmdet_compconv.models.compconv_like`); None builds a
-            plain ResNet. Default: ``dict(type='CompConv', c0=128)``.
-        compconv_layers (str | Sequence[str], optional): the block convs to replace:
-            ``('conv2',)`` (or ``'conv2'``) for the 3x3 convs of a Bottleneck only. Default:
-            None (all of them: ``conv1..conv3`` of a Bottleneck, ``conv1, conv2`` of a
-            BasicBlock).
-        stage_with_compconv (Sequence[bool], optional): per stage, whether its blocks (and,
-            with ``compconv_downsample``, its downsample conv) use CompConv; one entry per
-            stage. Default: None (all stages).
-        compconv_stem (bool): replace the three 3x3 stem convs too. Default: False.
-        compconv_downsample (bool): replace the 1x1 downsample convs of the shortcuts (after
-            their average pooling) too, in the stages of ``stage_with_compconv``.
-            Default: False.
-        **kwargs: the other arguments of mmdet's ``ResNet``.
+    Takes the arguments of :class:`CompConvResNet` (documented there) except ``deep_stem``
+    and ``avg_down`` (both True): ``compconv_stem`` replaces the three 3x3 stem convs, and
+    ``compconv_downsample`` the 1x1 shortcut convs after their average pooling.
 
     Example:
         >>> import torch
