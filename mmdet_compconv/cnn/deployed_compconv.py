@@ -15,7 +15,7 @@ and put in the shuffled order by one Gather instead.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import torch
 import torch.nn as nn
@@ -96,19 +96,31 @@ class DeployedCompConv(nn.Module):
                                   index_runs(dest[start:start + width].tolist())])
             start += width
 
-    def _pieces(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """The raw pieces ``B_{d-1}, A_{d-1}, ..., B_0`` and the tail (BN in its weights)."""
+    def _pieces(self, x: torch.Tensor, write: Optional[Callable[[torch.Tensor, int], None]] = None
+                ) -> List[torch.Tensor]:
+        """The raw pieces ``B_{d-1}, A_{d-1}, ..., B_0`` and the tail (BN in its weights).
+
+        ``write(piece, k)``, when given, is called as soon as piece ``k`` exists, so that the
+        eager path stores each piece while it is still in cache.
+        """
         w, s = self.weights, self.stride[0]
+        write = write or (lambda piece, k: None)
 
         def conv(j: int, tensors) -> torch.Tensor:
-            return F.conv2d(cat(tensors), w[j], None, s if j == 0 else 1, self.padding,
-                            self.dilation)
+            b = F.conv2d(cat(tensors), w[j], None, s if j == 0 else 1, self.padding,
+                         self.dilation)
+            write(b, 2 * j)
+            return b
 
-        pieces = compconv_recursion(
-            x, self.plan.depth, conv,
-            lambda j, start, b: [strided_identity(x, start, b.shape[1], s)])
+        def identity(j: int, start: int, b: torch.Tensor) -> List[torch.Tensor]:
+            a = strided_identity(x, start, b.shape[1], s)
+            write(a, 2 * j - 1)
+            return [a]
+
+        pieces = compconv_recursion(x, self.plan.depth, conv, identity)
         pieces.append(F.conv2d(pieces[-1], w[-1], self.tail_bias, 1, self.tail_padding,
                                self.tail_dilation, self.tail_groups))
+        write(pieces[-1], len(pieces) - 1)
         return pieces
 
     def _write(self, out: torch.Tensor, piece: torch.Tensor, k: int, affine: bool = True) -> None:
@@ -131,15 +143,22 @@ class DeployedCompConv(nn.Module):
         if self.plan.depth == 0:
             return F.conv2d(x, self.weights[0], self.tail_bias, self.stride, self.padding,
                             self.dilation)
-        pieces = self._pieces(x)
         if is_exporting():
-            return self._assemble_for_export(pieces)
+            return self._assemble_for_export(self._pieces(x))
         channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-        out = torch.empty((x.shape[0], self.out_channels) + pieces[0].shape[2:],
-                          dtype=pieces[0].dtype, device=x.device,
-                          memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        for k, piece in enumerate(pieces):
-            self._write(out, piece, k, affine=k < len(pieces) - 1)
+        out = None
+        last = len(self.segments) - 1
+
+        def write(piece: torch.Tensor, k: int) -> None:
+            nonlocal out
+            if out is None:  # the output size is the first piece's (the strided conv's)
+                out = torch.empty((x.shape[0], self.out_channels) + piece.shape[2:],
+                                  dtype=piece.dtype, device=x.device,
+                                  memory_format=torch.channels_last if channels_last
+                                  else torch.contiguous_format)
+            self._write(out, piece, k, affine=k < last)
+
+        self._pieces(x, write)
         return out
 
     def _assemble_for_export(self, pieces: List[torch.Tensor]) -> torch.Tensor:
