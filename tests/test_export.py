@@ -322,6 +322,26 @@ def test_export_onnx_tool(tmp_path, capsys):
         tool.main([config, '--shape', '16', '96'])
 
 
+def test_export_onnx_tool_compares_with_the_model_as_loaded(tmp_path, monkeypatch):
+    """Review item 1: the tool compared the runtime with the transformed model, so a wrong
+    export form passed; now a form that changes the outputs fails the check."""
+    tool = load_tool('export_onnx', 'tools/deployment/export_onnx.py')
+    config = str(ROOT / 'configs/compconv/faster-rcnn_compconv128-r50_compconv128-fpn_1x_coco.py')
+    args = [config, '--shape', '64', '64', '--part', 'backbone+neck', '--out',
+            str(tmp_path / 'n.onnx'), '--cfg-options'] + options(SMALL_RPN)
+    assert tool.main(args) < 1e-3
+    real = tool.model_form
+
+    def scrambled(model, form, collapse_above):  # a form whose FPN channels come out permuted
+        out = real(model, form, collapse_above)
+        out.neck.fpn_convs[0].conv.gather = out.neck.fpn_convs[0].conv.gather.flip(0)
+        return out
+
+    monkeypatch.setattr(tool, 'model_form', scrambled)
+    with pytest.raises(SystemExit, match='ONNX Runtime differs from the model by'):
+        tool.main(args)
+
+
 def test_export_onnx_tool_refuses_a_checkpoint_that_does_not_fit(tmp_path):
     """Review item 14: a checkpoint that does not fit the config loaded non-strictly and the
     random CompConv weights were exported with exit 0."""
