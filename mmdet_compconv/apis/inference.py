@@ -53,8 +53,9 @@ def init_model(config: Union[str, Path, Config],
     config = Config.fromfile(config) if isinstance(config, (str, Path)) else copy.deepcopy(config)
     if cfg_options:
         config.merge_from_dict(cfg_options)
-    with warnings.catch_warnings():  # 'checkpoint is None, use COCO classes': set below
-        warnings.simplefilter('ignore')
+    # record=True: init_detector sets its own filter before warning 'checkpoint is None, use
+    # COCO classes'; the classes come from the checkpoint below (or do not matter)
+    with warnings.catch_warnings(record=True):
         model = init_detector(config, None, device=device)  # clears the backbone's init_cfg
     if checkpoint is None:
         logger = MMLogger.get_current_instance()
