@@ -332,3 +332,34 @@ def test_tool_refusals_name_the_value(tmp_path, extra, message):
     result = run_tool(*(args + extra))
     assert result.returncode == 2
     assert message in result.stderr
+
+
+# ---------------------------------------------------------------- the Pareto plot
+
+def test_plot_pareto_on_synthetic_runs(tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'plot_pareto', ROOT / 'tools' / 'analysis_tools' / 'plot_pareto.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = [('all-c0=128', 'preset', 0.80, 0.60, 0), ('all-c0=128', 'preset', 0.82, 0.62, 1),
+            ('3x3-c0=128', 'preset', 0.90, 0.66, 0), ('plan-0.85', 'plan', 0.85, 0.66, 0),
+            ('plan-0.75', 'plan', 0.75, 0.58, 0), ('dominated', 'plan', 0.95, 0.60, 0)]
+    path = tmp_path / 'runs.csv'
+    path.write_text('name,kind,latency_ratio,box_ap,seed\n' +
+                    ''.join(','.join(map(str, r)) + '\n' for r in rows))
+    points = tool.summarise(tool.read_runs(str(path)))
+    preset = next(p for p in points if p['name'] == 'all-c0=128')
+    assert preset['runs'] == 2 and preset['box_ap'] == pytest.approx(0.61)
+    assert tool.pareto_front(points) == ['plan-0.75', 'all-c0=128', 'plan-0.85']
+    out = tmp_path / 'pareto.png'
+    json_path = tmp_path / 'runs.json'
+    json_path.write_text(json.dumps([dict(name=r[0], kind=r[1], latency_ratio=r[2],
+                                          box_ap=r[3]) for r in rows]))
+    assert tool.main([str(json_path), '--out', str(out)]) == 0
+    assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert '| plan-0.85 | plan | 1 | 0.850 | 0.6600 | yes |' in capsys.readouterr().out
+    bad = tmp_path / 'bad.csv'
+    bad.write_text('name,ap\nx,1\n')
+    with pytest.raises(ValueError, match=r"missing \['kind', 'latency_ratio', 'box_ap'\]"):
+        tool.read_runs(str(bad))
