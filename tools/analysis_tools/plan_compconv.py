@@ -69,7 +69,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             c0s=args.c0, layers=args.layers, part=args.part,
             cache=None if args.cache.lower() == 'none' else args.cache,
             collapse_above=args.collapse_above, fit_steps=args.fit_steps,
-            num_images=args.num_images, warmup=args.warmup, repeats=args.repeats)
+            num_images=args.num_images, warmup=args.warmup, repeats=args.repeats,
+            log=lambda message: print(message, flush=True))
     except ValueError as e:
         print(f'plan_compconv: error: {e}', file=sys.stderr)
         return 2
