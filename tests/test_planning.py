@@ -5,8 +5,6 @@ import itertools
 import json
 import math
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import mmcv
@@ -29,7 +27,6 @@ pytestmark = pytest.mark.usefixtures('mmdet_scope_one_thread')  # tests/conftest
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = str(ROOT / 'configs/shapes/faster-rcnn_compconv128-r18_fpn_shapes.py')
 VANILLA = str(ROOT / 'configs/shapes/faster-rcnn_r18_fpn_shapes.py')
-TOOL = str(ROOT / 'tools/analysis_tools/plan_compconv.py')
 
 
 # ---------------------------------------------------------------- solver
@@ -262,29 +259,44 @@ def test_errors_with_a_teacher_and_with_the_proxy():
 
 # ---------------------------------------------------------------- the command line
 
-def run_tool(*args):
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True,
-                          cwd=ROOT, env=dict(__import__('os').environ, PYTHONPATH=str(ROOT)))
+def load_tool(name: str):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT / 'tools' / 'analysis_tools' /
+                                                  f'{name}.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
 
 
-def test_tool_latency_budget_writes_a_trainable_config_and_hits_its_cache(tmp_path):
+@pytest.fixture
+def run_tool(capsys):
+    """Run plan_compconv.py in this process: (exit code, stdout, stderr)."""
+    tool = load_tool('plan_compconv')
+
+    def run(*args):
+        code = tool.main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run
+
+
+def test_tool_latency_budget_writes_a_trainable_config_and_hits_its_cache(tmp_path, run_tool):
     args = [SHAPES, '--runtime', 'torch', '--size', '32x32', '--threads', '1',
             '--latency-ratio', '1.0', '--out-dir', str(tmp_path / 'out'), '--cache',
             str(tmp_path / 'cache.json'), '--fit-steps', '2', '--repeats', '1', '--warmup',
             '0', '--layers', r'layer4\.\d\.conv\d', '--c0', '64']
-    first = run_tool(*args)
-    assert first.returncode == 0, first.stderr
-    assert '0 hits, 4 measured' in first.stdout
-    assert 'PROXY' in first.stdout and '| layer | choice | d / C_p | ms saved | error |' \
-        in first.stdout
-    assert 'relative error' in first.stdout
-    second = run_tool(*args)
-    assert second.returncode == 0, second.stderr
-    assert '4 hits, 0 measured' in second.stdout
+    code, first, err = run_tool(*args)
+    assert code == 0, err
+    assert '0 hits, 4 measured' in first
+    assert 'PROXY' in first and '| layer | choice | d / C_p | ms saved | error |' in first
+    assert 'relative error' in first
+    code, second, err = run_tool(*args)
+    assert code == 0, err
+    assert '4 hits, 0 measured' in second
     stem = 'faster-rcnn_compconv128-r18_fpn_shapes_plan-torch-fp32-32x32-latency1'
     plan = json.loads((tmp_path / 'out' / f'{stem}.json').read_text())
     assert set(plan) == {f'layer4.{b}.conv{c}' for b in (0, 1) for c in (1, 2)}
-    assert all(v is None for v in plan.values()), second.stdout  # ratio 1.0: all dense
+    assert all(v is None for v in plan.values()), second  # ratio 1.0: all dense
     report = json.loads((tmp_path / 'out' / f'{stem}_report.json').read_text())
     assert report['error_source'] == 'proxy' and report['predicted_ratio'] <= 1.0
     cfg = Config.fromfile(str(tmp_path / 'out' / f'{stem}.py'))
@@ -294,7 +306,7 @@ def test_tool_latency_budget_writes_a_trainable_config_and_hits_its_cache(tmp_pa
     assert isinstance(model.backbone.layer3[1].conv2, CompConv)  # unnamed: compconv_cfg
 
 
-def test_tool_macs_budget_with_a_teacher(tmp_path):
+def test_tool_macs_budget_with_a_teacher(tmp_path, run_tool):
     teacher = MODELS.build(Config.fromfile(VANILLA).model)
     ckpt = tmp_path / 'teacher.pth'
     torch.save({'state_dict': teacher.state_dict()}, ckpt)
@@ -303,12 +315,13 @@ def test_tool_macs_budget_with_a_teacher(tmp_path):
         mmcv.imwrite(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8),
                      str(tmp_path / 'images' / f'{i}.png'))
     out = tmp_path / 'out'
-    result = run_tool(VANILLA, '--runtime', 'onnxruntime', '--size', '32x32', '--macs-ratio',
-                      '0.6', '--teacher-ckpt', str(ckpt), '--images', str(tmp_path / 'images'),
-                      '--out-dir', str(out), '--cache', 'none', '--fit-steps', '2',
-                      '--repeats', '1', '--warmup', '0', '--num-images', '3')
-    assert result.returncode == 0, result.stderr
-    assert 'MMACs saved' in result.stdout and 'PROXY' not in result.stdout
+    code, stdout, err = run_tool(VANILLA, '--runtime', 'onnxruntime', '--size', '32x32',
+                                 '--macs-ratio', '0.6', '--teacher-ckpt', ckpt, '--images',
+                                 tmp_path / 'images', '--out-dir', out, '--cache', 'none',
+                                 '--fit-steps', '2', '--repeats', '1', '--warmup', '0',
+                                 '--num-images', '3')
+    assert code == 0, err
+    assert 'MMACs saved' in stdout and 'PROXY' not in stdout
     stem = 'faster-rcnn_r18_fpn_shapes_plan-onnxruntime-fp32-32x32-macs0.6'
     report = json.loads((out / f'{stem}_report.json').read_text())
     assert report['error_source'] == 'teacher' and report['macs_ratio_planned'] <= 0.6
@@ -327,21 +340,17 @@ def test_tool_macs_budget_with_a_teacher(tmp_path):
     (['--macs-ratio', '0.5', '--precision', 'bf16', '--runtime', 'onnxruntime'],
      "'bf16' is not available with onnxruntime"),
 ])
-def test_tool_refusals_name_the_value(tmp_path, extra, message):
+def test_tool_refusals_name_the_value(tmp_path, run_tool, extra, message):
     args = [SHAPES, '--runtime', 'torch', '--size', '32x32', '--out-dir', str(tmp_path)]
-    result = run_tool(*(args + extra))
-    assert result.returncode == 2
-    assert message in result.stderr
+    code, _, err = run_tool(*(args + extra))
+    assert code == 2
+    assert message in err
 
 
 # ---------------------------------------------------------------- the Pareto plot
 
 def test_plot_pareto_on_synthetic_runs(tmp_path, capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'plot_pareto', ROOT / 'tools' / 'analysis_tools' / 'plot_pareto.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('plot_pareto')
     rows = [('all-c0=128', 'preset', 0.80, 0.60, 0), ('all-c0=128', 'preset', 0.82, 0.62, 1),
             ('3x3-c0=128', 'preset', 0.90, 0.66, 0), ('plan-0.85', 'plan', 0.85, 0.66, 0),
             ('plan-0.75', 'plan', 0.75, 0.58, 0), ('dominated', 'plan', 0.95, 0.60, 0)]
