@@ -153,6 +153,17 @@ def test_candidates_of_a_resnet18():
         candidate_layers(Config.fromfile(SHAPES).model.backbone, (64, 64), (64, ), 'nothing')
 
 
+def test_a_plan_goes_over_the_configs_own_plan():
+    model_cfg = Config.fromfile(SHAPES).model.to_dict()
+    model_cfg['backbone']['compconv_plan'] = {'conv1': dict(c0=64), 'layer1.0.conv1': None}
+    out = planned_model(model_cfg, {'layer1.0.conv1': dict(c0=64), 'layer2.0.conv1': None})
+    assert out['backbone']['compconv_plan'] == {
+        'conv1': dict(type='CompConv', c0=64), 'layer1.0.conv1': dict(c0=64),
+        'layer2.0.conv1': None}
+    layers = candidate_layers(model_cfg['backbone'], (64, 64), (64, ), r'layer1\.0\.conv1')
+    assert [lay.name for lay in layers] == ['layer1.0.conv1']
+
+
 def test_solve_plan_over_layers_and_unreachable_budgets():
     layers = candidate_layers(Config.fromfile(SHAPES).model.backbone, (64, 64), (64, 256),
                               r'layer4\..*')

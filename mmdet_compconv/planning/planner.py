@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..cnn import CompConv, count_macs
-from ..models import DenseDetector, compconv_like
+from ..models import DenseDetector, compconv_like, load_compconv_plan
 from ..deployment import model_form, vanilla_twin
 from ..deployment.benchmark import calibrated_model, interleaved
 from .latency import (LatencyCache, check_runtime, compiled_call, environment, time_layers,
@@ -184,8 +184,10 @@ def candidate_layers(backbone: dict, size: Tuple[int, int], c0s: Sequence[float]
     if not names:
         raise ValueError(f'--layers {pattern!r} matches none of the backbone\'s convs '
                          f'(e.g. {list(probe.plannable_convs())[:4]})')
+    own = load_compconv_plan(cfg.get('compconv_plan')) or {}
     with torch.device('meta'):
-        dense = MODELS.build(dict(cfg, compconv_plan={n: None for n in names})).eval()
+        dense = MODELS.build(dict(cfg, compconv_plan=dict(own, **{n: None for n in names})))
+    dense.eval()
     shapes: Dict[str, Tuple[tuple, tuple]] = {}
     hooks = [dense.get_submodule(n).register_forward_hook(
         lambda m, a, o, n=n: shapes.__setitem__(n, (tuple(a[0].shape), tuple(o.shape[-2:]))))
@@ -422,17 +424,20 @@ def part_macs(model_cfg: dict, part: str, size: Tuple[int, int]) -> int:
 
 
 def planned_model(model_cfg: dict, plan: dict) -> dict:
-    """``model_cfg`` with ``plan`` given to its backbone (see :func:`planning_backbone`).
+    """``model_cfg`` with ``plan`` given to its backbone (see :func:`planning_backbone`),
+    over the backbone's own ``compconv_plan`` if it has one.
 
     Args:
         model_cfg (dict): the detector's config.
-        plan (dict): the backbone's ``compconv_plan``.
+        plan (dict): the entries of the backbone's ``compconv_plan`` to set.
 
     Returns:
         dict: a copy.
     """
     out = copy.deepcopy(dict(model_cfg))
-    out['backbone'] = dict(planning_backbone(out['backbone']), compconv_plan=plan)
+    backbone = planning_backbone(out['backbone'])
+    merged = dict(load_compconv_plan(backbone.get('compconv_plan')) or {}, **plan)
+    out['backbone'] = dict(backbone, compconv_plan=merged)
     return out
 
 
@@ -655,7 +660,8 @@ def plan_to_budget(config: str,
         fill_errors(choices, teacher, image_batch, fit_steps, progress=bar.update)
 
     solution, predicted = solve_plan(choices, budget, ratio, baseline, bins)
-    plan = plan_from_choices(choices, solution.choices)
+    plan = planned_model(model_cfg, plan_from_choices(choices, solution.choices))[
+        'backbone']['compconv_plan']  # over the config's own plan, if any
     log(plan_table(choices, solution.choices, budget))
     stem = (f'{osp.splitext(osp.basename(config))[0]}_plan-{runtime}-{precision}-'
             f'{size[0]}x{size[1]}-{budget}{ratio:g}')
