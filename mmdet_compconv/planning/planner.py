@@ -266,7 +266,8 @@ def fill_errors(layers: Sequence[LayerChoices], teacher: Optional[nn.Module] = N
         images (torch.Tensor, optional): (N, 3, H, W) normalised images, N >= 2, with
             ``teacher``. Default: None.
         steps (int): optimizer steps per fit. Default: 100.
-        crop (int): the side of the input crops. Default: 32.
+        crop (int): the side of the input crops (at most the layer's input size).
+            Default: 32.
         per_image (int): crops per image and layer (the proxy draws ``8 * per_image``
             Gaussian inputs). Default: 4.
         progress (Callable[[int], None], optional): a progress bar's ``update``.
@@ -282,7 +283,8 @@ def fill_errors(layers: Sequence[LayerChoices], teacher: Optional[nn.Module] = N
             torch.manual_seed(i)
             target = copy.deepcopy(layer.conv)
             nn.init.kaiming_normal_(target.weight, mode='fan_out', nonlinearity='relu')
-            x = random_inputs(layer.conv.in_channels, 8 * per_image, crop, seed=i)
+            side = min(crop, *layer.in_shape[-2:])  # no larger than the layer's own maps
+            x = random_inputs(layer.conv.in_channels, 8 * per_image, side, seed=i)
         for o in layer.options:
             if o.cfg is not None:
                 o.error = fit_error(target, o.cfg, x, steps)
