@@ -637,6 +637,11 @@ def plan_to_budget(config: str,
             if cache else f'latency: {lat_cache.misses} measured (no cache)')
         dense_sum = sum(c.options[0].ms for c in choices)
         log(f'the planned layers take {dense_sum:.3f} ms as dense convs, measured alone')
+        if dense_sum >= baseline:
+            log(f'WARNING: the planned layers alone take longer than the whole {part} '
+                f'({dense_sum:.3f} >= {baseline:.3f} ms): the timings are not reliable (a '
+                f'loaded machine?); rerun with more --repeats on a quiet one, with a fresh '
+                f'--cache')
     else:
         baseline = float(part_macs(dense_model, part, size))
     lowest = check_reachable(choices, budget, ratio, baseline)
