@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-SUBPACKAGES = ['cnn', 'checkpoint', 'datasets', 'models', 'apis', 'deployment', 'zoo', 'utils']
+SUBPACKAGES = ['cnn', 'checkpoint', 'datasets', 'models', 'apis', 'deployment', 'planning', 'zoo',
+               'utils']
 
 
 def public_callables():

@@ -13,8 +13,8 @@ PACKAGE = ROOT / 'mmdet_compconv'
 
 #: The subpackages from the bottom up; each may import only those before it (and itself).
 #: ``patches`` and ``utils`` are glue above everything; the package's ``__init__`` is the top.
-LAYERS = ['cnn', 'checkpoint', 'datasets', 'models', 'apis', 'deployment', 'zoo', 'utils',
-          'patches']
+LAYERS = ['cnn', 'checkpoint', 'datasets', 'models', 'apis', 'deployment', 'planning', 'zoo',
+          'utils', 'patches']
 
 
 def module_name(path: Path) -> str:

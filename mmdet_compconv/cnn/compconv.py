@@ -136,6 +136,8 @@ class CompConv(nn.Module):
         self.output_padding = (0, 0)
         self.padding_mode = padding_mode
         self.c0, self.tail_type, self.with_shuffle = c0, tail, shuffle and plan.depth > 0
+        self._options = dict(c0=c0, depth=depth, max_depth=max_depth,
+                             prim_multiple=prim_multiple, tail=tail, shuffle=shuffle)
 
         def conv(cin: int, cout: int, stride: int = 1, groups: int = 1, kernel: int = k) -> nn.Conv2d:
             pad = dil * (kernel - 1) // 2
@@ -165,6 +167,20 @@ class CompConv(nn.Module):
     def prim_channels(self) -> int:
         """C_p, the smallest unit."""
         return self.plan.prim_channels
+
+    @property
+    def compconv_cfg(self) -> dict:
+        """The conv config that builds this CompConv again with the host's geometry.
+
+        ``dict(type='CompConv', c0=..., depth=..., max_depth=..., prim_multiple=..., tail=...,
+        shuffle=...)``, the options it was given (``depth`` None when adaptive), JSON-ready:
+        what a model's ``effective_compconv_plan()`` reports for this layer.
+
+        Example:
+            >>> CompConv(64, 64, 3, padding=1, c0=64, tail='full').compconv_cfg['tail']
+            'full'
+        """
+        return dict(type='CompConv', **self._options)
 
     def reset_parameters(self) -> None:
         """Kaiming-normal (fan_out, ReLU) sub-convolutions and a zero bias, as mmcv's

@@ -5,10 +5,11 @@ from .distillers import CompConvDistiller
 from .losses import ChannelNormMSELoss
 from .necks import CompConvFPN, CompConvPAFPN
 from .dense_detector import DenseDetector
-from .utils import compconv_like
+from .utils import CompConvPlanMixin, compconv_like, compconv_plan_of, load_compconv_plan
 
 __all__ = [
     'ChannelNormMSELoss', 'CompConvBasicBlock', 'CompConvBottleneck', 'CompConvDistiller',
     'CompConvResNet', 'CompConvResNetV1d',
-    'CompConvFPN', 'CompConvPAFPN', 'CompConvRPNHead', 'DenseDetector', 'compconv_like'
+    'CompConvFPN', 'CompConvPAFPN', 'CompConvRPNHead', 'DenseDetector', 'compconv_like',
+    'CompConvPlanMixin', 'compconv_plan_of', 'load_compconv_plan'
 ]

@@ -9,7 +9,8 @@ from mmdet.utils import OptConfigType
 
 from ...checkpoint import ReportedPretrainedMixin
 from ...cnn import COLLAPSE_ABOVE, switch_to_deploy
-from ..utils import DEFAULT_COMPCONV_CFG, check_compconv_cfg, compconv_like, names_tuple
+from ..utils import (DEFAULT_COMPCONV_CFG, CompConvPlanMixin, PlanLike, check_compconv_cfg,
+                     compconv_like, names_tuple)
 
 
 class CompConvBlockMixin:
@@ -108,7 +109,7 @@ COMPCONV_BLOCKS = {BasicBlock: CompConvBasicBlock, Bottleneck: CompConvBottlenec
 
 
 @MODELS.register_module()
-class CompConvResNet(ReportedPretrainedMixin, ResNet):
+class CompConvResNet(CompConvPlanMixin, ReportedPretrainedMixin, ResNet):
     """mmdet's ResNet with CompConv convolutions.
 
     Every argument of mmdet's ``ResNet`` (depth, in_channels, stem_channels, base_channels,
@@ -135,11 +136,21 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
             stem). Default: False.
         compconv_downsample (bool): replace the 1x1 downsample convs of the shortcuts too
             (in the stages of ``stage_with_compconv``). Default: False.
+        compconv_plan (str | dict, optional): per-layer choices applied over the above: a
+            mapping (or the path of a JSON/YAML file holding one) from conv names
+            (``'layer3.1.conv2'``, ``'conv1'``, ``'layer2.0.downsample.0'``) to None (a dense
+            conv) or a conv config (``dict(c0=64)``, ``dict(type='CompConv', depth=2,
+            prim_multiple=16)``; without ``type``, a CompConv); see
+            :func:`~mmdet_compconv.models.load_compconv_plan`. The layers it does not name
+            follow ``compconv_cfg`` and the options above. :meth:`effective_compconv_plan`
+            reports what every conv is. Default: None.
         **kwargs: the other arguments of mmdet's ``ResNet``.
 
     Raises:
         ValueError: unknown names in compconv_layers, a stage_with_compconv whose length
-            is not num_stages, or dcn on a stage whose conv2 is a CompConv.
+            is not num_stages, dcn on a stage whose conv2 is a CompConv, or a compconv_plan
+            naming a layer that is not one of the model's convs or giving a conv config it
+            refuses.
         TypeError: a compconv_cfg that is neither None nor a dict with a type.
         KeyError: a compconv_cfg type that is not a registered conv layer.
 
@@ -148,6 +159,11 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
         >>> model = CompConvResNet(depth=18).eval()
         >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 32, 32))]
         [(1, 64, 8, 8), (1, 128, 4, 4), (1, 256, 2, 2), (1, 512, 1, 1)]
+        >>> model = CompConvResNet(depth=18, compconv_plan={'layer1.0.conv1': None,
+        ...                                                 'layer4.1.conv2': dict(c0=64)})
+        >>> plan = model.effective_compconv_plan()
+        >>> plan['layer1.0.conv1'], plan['layer1.0.conv2']['c0'], plan['layer4.1.conv2']['c0']
+        (None, 128, 64)
     """
 
     def __init__(self,
@@ -157,6 +173,7 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
                  stage_with_compconv: Optional[Sequence[bool]] = None,
                  compconv_stem: bool = False,
                  compconv_downsample: bool = False,
+                 compconv_plan: PlanLike = None,
                  **kwargs) -> None:
         num_stages = kwargs.get('num_stages', 4)
         if stage_with_compconv is None:
@@ -171,6 +188,9 @@ class CompConvResNet(ReportedPretrainedMixin, ResNet):
         self.compconv_stem = compconv_stem
         self.compconv_downsample = compconv_downsample
         super().__init__(depth=depth, **kwargs)
+        self.compconv_plan = self.apply_compconv_plan(compconv_plan)
+        if self.compconv_plan:
+            self._freeze_stages()  # the new convs of frozen stages
 
     def train(self, mode: bool = True) -> 'CompConvResNet':
         """ResNet.train (frozen stages, norm_eval), returning self as nn.Module.train does.

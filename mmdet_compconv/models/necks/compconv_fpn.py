@@ -8,11 +8,12 @@ from mmdet.models.necks import FPN, PAFPN
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 
-from ..utils import DEFAULT_COMPCONV_CFG, check_compconv_cfg, compconv_like, names_tuple
+from ..utils import (DEFAULT_COMPCONV_CFG, CompConvPlanMixin, PlanLike, check_compconv_cfg,
+                     compconv_like, names_tuple)
 
 
 @MODELS.register_module()
-class CompConvFPN(FPN):
+class CompConvFPN(CompConvPlanMixin, FPN):
     """mmdet's FPN with CompConv convolutions.
 
     Takes every argument of mmdet's ``FPN`` (``conv_cfg`` applies to the convs that stay
@@ -27,9 +28,14 @@ class CompConvFPN(FPN):
             ``'extra'`` (the stride-2 3x3 convs of the extra levels, when
             ``add_extra_convs``). Default: None (``default_compconv_convs``:
             ``('lateral', 'fpn')``).
+        compconv_plan (str | dict, optional): per-layer choices applied over the above, from
+            conv names (``'lateral_convs.0.conv'``, ``'fpn_convs.1.conv'``) to None (dense)
+            or a conv config, as in :class:`~mmdet_compconv.models.CompConvResNet`.
+            Default: None.
 
     Raises:
-        ValueError: an unknown name in compconv_convs, or ``'extra'`` without extra convs.
+        ValueError: an unknown name in compconv_convs, ``'extra'`` without extra convs, or a
+            compconv_plan naming a layer that is not one of the neck's convs.
         TypeError: a ``compconv_cfg`` that is neither None nor a dict with a ``type``.
 
     Example:
@@ -48,6 +54,7 @@ class CompConvFPN(FPN):
                  *args,
                  compconv_cfg: OptConfigType = DEFAULT_COMPCONV_CFG,
                  compconv_convs: Optional[Sequence[str]] = None,
+                 compconv_plan: PlanLike = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         compconv_cfg = check_compconv_cfg(compconv_cfg)
@@ -66,6 +73,7 @@ class CompConvFPN(FPN):
         for name in self.compconv_convs:
             for module in groups[name]:
                 module.conv = compconv_like(module.conv, compconv_cfg)
+        self.compconv_plan = self.apply_compconv_plan(compconv_plan)
 
     def compconv_groups(self) -> Dict[str, List[ConvModule]]:
         """The ConvModules of this neck by group name.
@@ -94,6 +102,8 @@ class CompConvPAFPN(CompConvFPN, PAFPN):
             ``'downsample'`` (the stride-2 3x3 convs of the bottom-up path) and ``'pafpn'``
             (its 3x3 output convs). Default: None (``default_compconv_convs``:
             ``('lateral', 'fpn', 'downsample', 'pafpn')``).
+        compconv_plan (str | dict, optional): per-layer choices, as in
+            :class:`CompConvFPN` (e.g. ``'downsample_convs.0.conv'``). Default: None.
 
     Raises:
         ValueError: an unknown name in compconv_convs, or ``'extra'`` without extra convs.
