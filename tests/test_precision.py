@@ -391,3 +391,27 @@ def test_benchmark_latency_tables_per_precision(tiny, runtime, capsys):
     else:
         assert precisions == ['fp32', 'bf16', 'int8']
         assert 'vanilla: Convolution f32' in out and ('u8' in out or 'i8' in out)
+
+
+@pytest.mark.parametrize('runtime,precision', [('onnxruntime', 'fp32'), ('openvino', 'fp32'),
+                                               ('openvino', 'bf16')])
+def test_runtime_forms_are_the_trained_model(tiny, tmp_path, runtime, precision):
+    """The export and hybrid forms under a runtime: fp32 within 1e-5 (relative norm error of
+    each output) of the trained model in PyTorch; bf16 within 2x the train form's own bf16
+    error under the same runtime + 0.01."""
+    if runtime == 'openvino':
+        pytest.importorskip('openvino')
+    model = small_detector(tiny[0])
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = [t.numpy() for t in DenseDetector(model, 'tensor').eval()(x)]
+    errs = {}
+    for form in ('train', 'export', 'hybrid'):
+        path = runtime_model_file(model, 'tensor', form, 0.15, runtime, precision,
+                                  str(tmp_path / f'{form}.onnx'), x.numpy())
+        errs[form] = rel_err(ref, load_runtime(path, runtime, 1, precision=precision)(x.numpy()))
+    if precision == 'fp32':
+        assert max(errs.values()) < 1e-5, errs
+    else:
+        assert errs['train'] < 0.05 and all(e <= 2 * errs['train'] + 0.01
+                                            for e in errs.values()), errs
