@@ -92,5 +92,6 @@ def test_layer_benchmark_prints_one_row_per_distinct_layer(capsys):
     assert names[0] == 'layer1.0.conv1' and len(names) == len(set(names)) >= 4
     for r in rows:
         cells = [c.strip() for c in r]
-        assert len(cells) == 12 and float(cells[8]) > 0 and float(cells[9]) > 0
-        assert cells[10] == '-' and cells[11] == 'deployed'  # BasicBlocks have no 1x1 convs
+        assert len(cells) == 13 and float(cells[8]) > 0 and float(cells[9]) > 0
+        assert float(cells[10]) > 0  # the export form
+        assert cells[11] == '-' and cells[12] == 'deployed'  # BasicBlocks have no 1x1 convs

@@ -35,8 +35,8 @@ have mmdet 3.3.0 || pip install -q mmdet==3.3.0
 # ONNX export and its tests, at the verified versions (requirements/tests.txt gives the ranges).
 pip install -q onnx==1.23.2 onnxruntime==1.31.1 onnxscript==0.7.2
 pip install -q pycocotools shapely scipy matplotlib terminaltables six tqdm -r "$root/requirements/tests.txt"
-# OpenVINO is optional (pip install .[deploy]); its tests are skipped without it.
-if [ "${WITH_OPENVINO:-0}" = 1 ]; then pip install -q openvino==2026.4.1; fi
+# OpenVINO and NNCF are optional (pip install .[deploy]); their tests are skipped without them.
+if [ "${WITH_OPENVINO:-0}" = 1 ]; then pip install -q openvino==2026.4.1 nncf==3.4.0; fi
 # openmim (mim download / search) without its dependency opendatalab, which only `mim download
 # --dataset` uses and which pins old setuptools and requests; requirements/tests.txt lists what
 # the rest of mim needs.

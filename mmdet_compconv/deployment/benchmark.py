@@ -19,10 +19,9 @@ from mmengine.config import Config
 from ..apis import init_model
 from ..models import DenseDetector
 from .onnx_export import export_onnx
-from .runtimes import load_runtime
 
 __all__ = ['cpu_name', 'calibrated_model', 'data_samples', 'predict_with_proposals',
-           'part_call', 'exported_call', 'interleaved', 'profile_ops', 'train_step_probe']
+           'part_call', 'export_part', 'interleaved', 'profile_ops', 'train_step_probe']
 
 
 def cpu_name() -> str:
@@ -124,17 +123,10 @@ def part_call(model: nn.Module, part: str, x: torch.Tensor,
     }[part]
 
 
-def exported_call(model: nn.Module, part: str, x: torch.Tensor, path: str, runtime: str,
-                  threads: int, ort_level: str = 'all') -> Callable[[], object]:
-    """Export a part of ``model`` to ``path`` (TorchScript exporter, opset 17, static shape)
-    and return a call of it on ``x`` by ``runtime`` (see
-    :func:`~mmdet_compconv.deployment.load_runtime`)."""
-    net = DenseDetector(model, part).eval()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    export_onnx(net, x, path)
-    run = load_runtime(path, runtime, threads, ort_level=ort_level)
-    array = x.numpy()
-    return lambda: run(array)
+def export_part(model: nn.Module, part: str, x: torch.Tensor, path: str) -> str:
+    """Export a part of ``model`` to ``path`` (TorchScript exporter, opset 17, static shape of
+    ``x``); returns ``path``."""
+    return export_onnx(DenseDetector(model, part).eval(), x, path)
 
 
 def interleaved(fns: Dict[str, Callable[[], object]], warmup: int, repeats: int,

@@ -3,7 +3,11 @@
 ``train`` is the model as trained (eval mode); ``deploy`` is PyTorch's fastest form
 (:func:`~mmdet_compconv.cnn.switch_to_deploy`, then mmcv's ``fuse_conv_bn`` for the plain
 convs); ``export`` is the form built for ONNX runtimes
-(:func:`~mmdet_compconv.deployment.to_export_form`).
+(:func:`~mmdet_compconv.deployment.to_export_form`); ``hybrid`` is the export form with every
+1x1 CompConv of the backbone collapsed to its dense conv (``collapse_above=0`` there) and the
+neck and heads at the given ``collapse_above``: in int8 the small 1x1 sub-convolutions run far
+below the dense convs' efficiency, and in bf16 the backbone's 1x1 CompConvs save little, while
+the FPN / RPN CompConvs still pay (docs/deployment.md, per precision).
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from .export_form import to_export_form
 
 __all__ = ['FORMS', 'VANILLA_TYPES', 'model_form', 'vanilla_twin']
 
-FORMS = ('train', 'deploy', 'export')
+FORMS = ('train', 'deploy', 'export', 'hybrid')
 
 #: The mmdet module each CompConv module of this package replaces.
 VANILLA_TYPES = {
@@ -41,7 +45,7 @@ def model_form(model: nn.Module, form: str, collapse_above: Optional[float]) -> 
         nn.Module: the copy.
 
     Raises:
-        ValueError: an unknown form.
+        ValueError: an unknown form, or ``hybrid`` for a model without a ``backbone``.
 
     Example:
         >>> from mmdet_compconv.models import CompConvResNet
@@ -55,7 +59,12 @@ def model_form(model: nn.Module, form: str, collapse_above: Optional[float]) -> 
     model = copy.deepcopy(model).eval()
     if form == 'deploy':
         return fuse_conv_bn(switch_to_deploy(model, collapse_above))
-    if form == 'export':
+    if form == 'hybrid':
+        if not isinstance(getattr(model, 'backbone', None), nn.Module):
+            raise ValueError(f'form hybrid treats the backbone apart, but '
+                             f'{type(model).__name__} has no backbone')
+        to_export_form(model.backbone, 0.0)
+    if form in ('export', 'hybrid'):
         return to_export_form(model, collapse_above)
     return model
 

@@ -14,26 +14,42 @@ import numpy as np
 import torch
 
 from .onnx_export import op_counts
+from .precision import (PRECISIONS, onnxruntime_precisions, openvino_precisions,
+                        summarize_precisions)
+from .quantize import quantized_ops
 
-__all__ = ['RUNTIMES', 'ORT_LEVELS', 'load_runtime', 'run_onnxruntime', 'runtime_profile',
-           'ort_optimized_op_counts']
+__all__ = ['RUNTIMES', 'ORT_LEVELS', 'OPENVINO_HINTS', 'load_runtime', 'run_onnxruntime',
+           'runtime_profile', 'ort_optimized_op_counts', 'executed_precisions']
 
 RUNTIMES = ('onnxruntime', 'openvino')
 ORT_LEVELS = ('all', 'extended', 'basic')
 
+#: OpenVINO's ``INFERENCE_PRECISION_HINT`` per precision; int8 (a quantized model) sets none:
+#: the ops left in float run in the plugin's default (bf16 on CPUs with AVX512_BF16 or AMX,
+#: f32 elsewhere), as a user's deployment would.
+OPENVINO_HINTS = {'fp32': 'f32', 'bf16': 'bf16', 'int8': None}
+
 
 def load_runtime(path: str, runtime: str, threads: int, profile: bool = False,
-                 ort_level: str = 'all') -> Callable[[np.ndarray], List[np.ndarray]]:
+                 ort_level: str = 'all',
+                 precision: str = 'fp32') -> Callable[[np.ndarray], List[np.ndarray]]:
     """Compile an exported model for a CPU runtime; returns ``run(x: np.ndarray) -> outputs``.
 
     ONNX Runtime: graph optimisations up to ``ort_level`` (``'all'`` includes the NCHWc layout
     transformer, ``'extended'`` stops before it), ``threads`` intra-op threads, one inter-op
     thread.
-    OpenVINO: the CPU plugin, ``threads`` inference threads, latency hint, and fp32 inference
-    precision (OpenVINO would otherwise pick bf16 on CPUs that have it).
+    OpenVINO: the CPU plugin, ``threads`` inference threads, latency hint, and the inference
+    precision of :data:`OPENVINO_HINTS` (without a hint OpenVINO picks bf16 on CPUs that have
+    it).
+
+    Precisions: ``'fp32'`` and ``'bf16'`` take a float model (``.onnx``; bf16 in OpenVINO
+    only: ONNX Runtime's CPU execution provider has no bf16 convolution kernels). ``'int8'``
+    takes a model quantized by :func:`~mmdet_compconv.deployment.quantize_model` (an OpenVINO
+    ``.xml`` with FakeQuantize ops, or a QDQ ``.onnx``). What ran is read back by
+    :func:`executed_precisions`.
 
     Args:
-        path (str): the ``.onnx`` file.
+        path (str): the ``.onnx`` file (or an OpenVINO ``.xml``).
         runtime (str): ``'onnxruntime'`` or ``'openvino'`` (:data:`RUNTIMES`).
         threads (int): ONNX Runtime's intra-op threads, OpenVINO's inference threads.
         profile (bool): let the runtime record per-op timings (ONNX Runtime's
@@ -41,16 +57,44 @@ def load_runtime(path: str, runtime: str, threads: int, profile: bool = False,
             Default: False.
         ort_level (str): ONNX Runtime's graph optimisation level, one of
             :data:`ORT_LEVELS`; OpenVINO ignores it. Default: 'all'.
+        precision (str): one of :data:`~mmdet_compconv.deployment.PRECISIONS`.
+            Default: 'fp32'.
 
     Returns:
         Callable[[np.ndarray], list[np.ndarray]]: ``run(x)``, which feeds ``x`` to the
         model's first input and returns its outputs (a tuple for OpenVINO); it carries the
-        ONNX Runtime ``session`` or the OpenVINO infer ``request`` as an attribute.
+        ONNX Runtime ``session`` or the OpenVINO infer ``request`` and ``compiled`` model, and
+        ``runtime``, ``path``, ``precision`` and ``ort_level``, as attributes.
 
     Raises:
-        ValueError: an unknown runtime or ``ort_level``.
+        ValueError: an unknown runtime, ``ort_level`` or precision; bf16 with ONNX Runtime; an
+            ``.xml`` for ONNX Runtime; int8 with a float model, or fp32 / bf16 with a
+            quantized one.
         ImportError: the runtime is not installed (``pip install .[deploy]`` for OpenVINO).
     """
+    if runtime not in RUNTIMES:
+        raise ValueError(f'runtime must be one of {RUNTIMES}, got {runtime!r}')
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    if runtime == 'onnxruntime' and precision == 'bf16':
+        raise ValueError("ONNX Runtime's CPU execution provider has no bf16 convolution "
+                         "kernels: use precision 'fp32' or 'int8', or the openvino runtime")
+    if runtime == 'onnxruntime' and path.endswith('.xml'):
+        raise ValueError(f'{path} is an OpenVINO model: ONNX Runtime reads .onnx files')
+    if runtime == 'openvino':
+        try:
+            import openvino as ov
+        except ImportError as e:
+            raise ImportError('the openvino runtime is an optional extra: pip install '
+                              '"mmdet-compconv[deploy]" (or openvino)') from e
+    quantized = quantized_ops(path)
+    if precision == 'int8' and not quantized:
+        raise ValueError(f'precision int8 needs a quantized model, but {path} has no '
+                         'quantization ops: quantize it first (tools/deployment/quantize.py, '
+                         'mmdet_compconv.deployment.quantize_model)')
+    if precision != 'int8' and quantized:
+        raise ValueError(f'{path} is quantized ({quantized} quantization ops): load it with '
+                         "precision='int8'")
     if runtime == 'onnxruntime':
         import onnxruntime as ort
         options = ort.SessionOptions()
@@ -65,23 +109,37 @@ def load_runtime(path: str, runtime: str, threads: int, profile: bool = False,
         name = session.get_inputs()[0].name
         run = lambda x: session.run(None, {name: x})  # noqa: E731
         run.session = session
-        return run
-    if runtime == 'openvino':
-        try:
-            import openvino as ov
-        except ImportError as e:
-            raise ImportError('the openvino runtime is an optional extra: pip install '
-                              '"mmdet-compconv[deploy]" (or openvino)') from e
-        config = {'INFERENCE_NUM_THREADS': threads, 'PERFORMANCE_HINT': 'LATENCY',
-                  'INFERENCE_PRECISION_HINT': 'f32'}
+    else:
+        config = {'INFERENCE_NUM_THREADS': threads, 'PERFORMANCE_HINT': 'LATENCY'}
+        if OPENVINO_HINTS[precision]:
+            config['INFERENCE_PRECISION_HINT'] = OPENVINO_HINTS[precision]
         if profile:
             config['PERF_COUNT'] = True
         compiled = ov.Core().compile_model(path, 'CPU', config)
         request = compiled.create_infer_request()
         run = lambda x: request.infer({0: x}).to_tuple()  # noqa: E731
-        run.request = request
-        return run
-    raise ValueError(f'runtime must be one of {RUNTIMES}, got {runtime!r}')
+        run.request, run.compiled = request, compiled
+    run.runtime, run.path, run.precision, run.ort_level = runtime, path, precision, ort_level
+    return run
+
+
+def executed_precisions(run: Callable) -> str:
+    """What a loaded model executes, read back from the runtime (not the precision asked).
+
+    OpenVINO: the ``runtimePrecision`` of the convolution nodes of the runtime model; ONNX
+    Runtime: int8 (``QLinearConv``, ``ConvInteger``) and float convolutions of the graph it
+    runs (see :mod:`~mmdet_compconv.deployment.precision`).
+
+    Args:
+        run (Callable): a call returned by :func:`load_runtime`.
+
+    Returns:
+        str: e.g. ``'Convolution bf16 53'`` or ``'Conv int8 52, float 1; QDQ ...'``.
+    """
+    if run.runtime == 'openvino':
+        return summarize_precisions(openvino_precisions(run.compiled))
+    return summarize_precisions(onnxruntime_precisions(
+        ort_optimized_op_counts(run.path, run.ort_level)))
 
 
 def run_onnxruntime(path: str, x: torch.Tensor, threads: int = 1) -> List[np.ndarray]:
@@ -99,7 +157,7 @@ def run_onnxruntime(path: str, x: torch.Tensor, threads: int = 1) -> List[np.nda
 
 
 def runtime_profile(path: str, runtime: str, threads: int, x: np.ndarray, rows: int = 10,
-                    ort_level: str = 'all') -> str:
+                    ort_level: str = 'all', precision: str = 'fp32') -> str:
     """Time per op type of one call, as the runtime itself reports it (ONNX Runtime's
     ``enable_profiling``, OpenVINO's ``PERF_COUNT``), as a Markdown table.
 
@@ -114,12 +172,14 @@ def runtime_profile(path: str, runtime: str, threads: int, x: np.ndarray, rows: 
         rows (int): how many op types to list, the slowest first. Default: 10.
         ort_level (str): ONNX Runtime's graph optimisation level (see :func:`load_runtime`).
             Default: 'all'.
+        precision (str): see :func:`load_runtime`. Default: 'fp32'.
 
     Returns:
         str: a Markdown table with a row ``| op | seconds | share |`` per op type; the share
         is of the time of all op types, listed or not.
     """
-    run = load_runtime(path, runtime, threads, profile=True, ort_level=ort_level)
+    run = load_runtime(path, runtime, threads, profile=True, ort_level=ort_level,
+                       precision=precision)
     run(x)  # warm-up (first-call allocations)
     totals: Counter = Counter()
     if runtime == 'onnxruntime':
