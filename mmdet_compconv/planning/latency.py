@@ -6,7 +6,7 @@ collapses into) in channels_last; for ONNX Runtime and OpenVINO the export form
 (:class:`~mmdet_compconv.deployment.ExportCompConv`, output left unshuffled as inside a block,
 or :func:`~mmdet_compconv.deployment.dense_export_conv`), exported alone at the input shape
 the layer sees. Precision: ``fp32``, or ``bf16`` (PyTorch autocast on the CPU, OpenVINO's
-``INFERENCE_PRECISION_HINT``); ``int8`` is not implemented here.
+``INFERENCE_PRECISION_HINT``, both through :func:`~mmdet_compconv.deployment.load_runtime`); ``int8`` is not planned for here.
 """
 from __future__ import annotations
 
@@ -165,15 +165,6 @@ class LatencyCache:
         os.replace(tmp, self.path)
 
 
-def _openvino_call(path: str, threads: int, precision: str) -> Callable:
-    # load_runtime compiles OpenVINO at f32 only; issue 18 adds precisions to it
-    import openvino as ov
-    config = {'INFERENCE_NUM_THREADS': threads, 'PERFORMANCE_HINT': 'LATENCY',
-              'INFERENCE_PRECISION_HINT': {'fp32': 'f32', 'bf16': 'bf16'}[precision]}
-    request = ov.Core().compile_model(path, 'CPU', config).create_infer_request()
-    return lambda x: request.infer({0: x}).to_tuple()
-
-
 def compiled_call(module: nn.Module, x: torch.Tensor, runtime: str, precision: str,
                   threads: int, path: str) -> Callable[[], object]:
     """Export ``module(x)`` to ``path`` and return a call of it by an ONNX runtime.
@@ -191,10 +182,7 @@ def compiled_call(module: nn.Module, x: torch.Tensor, runtime: str, precision: s
     """
     check_runtime(runtime, precision)
     export_onnx(module, x, path)
-    if runtime == 'openvino':
-        run = _openvino_call(path, threads, precision)
-    else:
-        run = load_runtime(path, runtime, threads)
+    run = load_runtime(path, runtime, threads, precision=precision)
     array = x.numpy()
     return lambda: run(array)
 
