@@ -5,8 +5,9 @@ A layer is timed in the form that would run inside the model: for ``torch`` the 
 collapses into) in channels_last; for ONNX Runtime and OpenVINO the export form
 (:class:`~mmdet_compconv.deployment.ExportCompConv`, output left unshuffled as inside a block,
 or :func:`~mmdet_compconv.deployment.dense_export_conv`), exported alone at the input shape
-the layer sees. Precision: ``fp32``, or ``bf16`` (PyTorch autocast on the CPU, OpenVINO's
-``INFERENCE_PRECISION_HINT``, both through :func:`~mmdet_compconv.deployment.load_runtime`); ``int8`` is not planned for here.
+the layer sees. Precision: ``fp32``, or ``bf16`` (PyTorch autocast on the CPU; OpenVINO's
+``INFERENCE_PRECISION_HINT`` through :func:`~mmdet_compconv.deployment.load_runtime`);
+``int8`` is not planned for here.
 """
 from __future__ import annotations
 
