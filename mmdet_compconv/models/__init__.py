@@ -2,7 +2,7 @@
 from .backbones import CompConvBasicBlock, CompConvBottleneck, CompConvResNet, CompConvResNetV1d
 from .dense_heads import CompConvRPNHead
 from .distillers import CompConvDistiller
-from .losses import ChannelNormMSELoss
+from .losses import ChannelNormMSELoss, PKDLoss, SigmoidKDLoss
 from .necks import CompConvFPN, CompConvPAFPN
 from .dense_detector import DenseDetector
 from .utils import compconv_like
@@ -10,5 +10,6 @@ from .utils import compconv_like
 __all__ = [
     'ChannelNormMSELoss', 'CompConvBasicBlock', 'CompConvBottleneck', 'CompConvDistiller',
     'CompConvResNet', 'CompConvResNetV1d',
-    'CompConvFPN', 'CompConvPAFPN', 'CompConvRPNHead', 'DenseDetector', 'compconv_like'
+    'CompConvFPN', 'CompConvPAFPN', 'CompConvRPNHead', 'DenseDetector', 'PKDLoss',
+    'SigmoidKDLoss', 'compconv_like'
 ]
