@@ -23,7 +23,7 @@ from mmdet_compconv.datasets import UnlabeledImageDataset
 from mmdet_compconv.checkpoint import load_pretrained
 from mmdet_compconv.models import CompConvDistiller
 from mmdet_compconv.models.distillers import load_teacher_checkpoint, residual_blocks
-from mmdet_compconv.models.losses import ChannelNormMSELoss
+from mmdet_compconv.models.losses import ChannelNormMSELoss, PKDLoss, SigmoidKDLoss
 
 TINY = dict(depth=18, base_channels=8, stem_channels=8, norm_eval=False)
 TEACHER = dict(type='ResNet', **TINY)
@@ -512,3 +512,99 @@ def test_deep_stem_teacher_and_plain_stem_student_are_refused():
     distiller(teacher=dict(TEACHER, deep_stem=True), student=dict(STUDENT, deep_stem=True))
     distiller(teacher=dict(TEACHER, type='ResNetV1d'),
               student=dict(STUDENT, type='CompConvResNetV1d'))
+
+
+# ---------------------------------------------------------------- detector losses (issue 20)
+
+def test_pkd_loss_is_one_minus_pearson_per_channel():
+    torch.manual_seed(0)
+    t = torch.randn(2, 3, 4, 5)
+    s = torch.randn(2, 3, 4, 5)
+    r = torch.stack([torch.corrcoef(torch.stack([s[:, c].flatten(), t[:, c].flatten()]))[0, 1]
+                     for c in range(3)])
+    assert torch.allclose(PKDLoss()(s, t), (1 - r).mean(), atol=1e-5)
+    scaled = s * torch.tensor([1., 10., 0.1]).view(1, 3, 1, 1) + 5  # per-channel scale, offset
+    assert torch.allclose(PKDLoss()(scaled, t), PKDLoss()(s, t), atol=1e-5)
+    assert torch.allclose(PKDLoss(loss_weight=3.0)(s, t), 3 * PKDLoss()(s, t))
+    with pytest.raises(ValueError, match=r'\(2, 1, 4, 5\)'):
+        PKDLoss()(s[:, :1], t)
+
+
+def test_sigmoid_kd_loss_weights_the_gap_and_counts_soft_positives():
+    t = torch.tensor([[4.0, -4.0, 0.0]])
+    s = torch.tensor([[0.0, -4.0, 0.0]])  # wrong only on the first
+    p = torch.sigmoid(t)
+    gap = (torch.sigmoid(torch.tensor(0.0)) - p[0, 0]).abs()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor(0.0), p[0, 0])
+    expected = bce * gap**2 / max(p.sum(), 1.0)
+    assert torch.allclose(SigmoidKDLoss()(s, t), expected)
+    assert float(SigmoidKDLoss()(t, t)) == 0.0
+    assert float(SigmoidKDLoss(gamma=0.0)(t, t)) > 0  # without the gap weight: the entropy
+    s.requires_grad_(True)
+    SigmoidKDLoss()(s, t).backward()
+    assert s.grad[0, 0] < 0 and s.grad[0, 1] == 0 and s.grad[0, 2] == 0  # pushed up to 4
+
+
+HEADS = dict(dense_cls=dict(type='SigmoidKDLoss'),
+             roi_cls=dict(type='KnowledgeDistillationKLDivLoss', T=2, loss_weight=1.0),
+             roi_reg=dict(type='L1Loss', loss_weight=1.0))
+
+
+def _shapes_fine_tune(config: str, **model):
+    cfg = Config.fromfile(config)
+    cfg.model.teacher_ckpt = None
+    cfg.model.update(model)
+    return MODELS.build(cfg.model).train()
+
+
+def _demo_batch(model):
+    return model.data_preprocessor(
+        demo_mm_inputs(2, [[3, 64, 64]] * 2, num_classes=5, num_items=[2, 3]), True)
+
+
+def test_head_distillation_matches_the_teachers_heads_on_the_students_rois():
+    model = _shapes_fine_tune(
+        'configs/distill/faster-rcnn_compconv128-r18_fpn_distill-r18-ft-4e_shapes.py',
+        neck_distill_loss=dict(type='PKDLoss'), head_distill=HEADS)
+    data = _demo_batch(model)
+    seen = {}
+    handle = model.student.roi_head.bbox_roi_extractor.register_forward_hook(
+        lambda m, args, out: seen.update(rois=args[1]))
+    losses = model(**data, mode='loss')
+    handle.remove()
+    for key in ('dense_cls', 'roi_cls', 'roi_reg'):
+        assert losses[f'loss_distill_{key}'].requires_grad, key
+    with torch.no_grad():
+        s_neck = model.student.extract_feat(data['inputs'])
+        t_neck = model.teacher.extract_feat(data['inputs'])
+        # the neck loss is the PKD one, per level
+        assert torch.allclose(losses['loss_distill_neck0'],
+                              model.neck_distill_loss(s_neck[0], t_neck[0]), rtol=1e-4)
+        # RoI classification: the teacher's RoI head on the student's sampled RoIs
+        rois = seen['rois']
+        s_out = model.student.roi_head._bbox_forward(s_neck, rois)
+        t_out = model.teacher.roi_head._bbox_forward(t_neck, rois)
+        assert torch.allclose(losses['loss_distill_roi_cls'],
+                              model.head_distill['roi_cls'](s_out['cls_score'],
+                                                            t_out['cls_score']), rtol=1e-4)
+        # dense: the RPN objectness of all levels
+        s_rpn = torch.cat([c.flatten(1) for c in model.student.rpn_head(s_neck)[0]], 1)
+        t_rpn = torch.cat([c.flatten(1) for c in model.teacher.rpn_head(t_neck)[0]], 1)
+        assert torch.allclose(losses['loss_distill_dense_cls'],
+                              SigmoidKDLoss()(s_rpn, t_rpn), rtol=1e-4)
+
+
+def test_head_distillation_of_a_single_stage_detector_and_its_checks():
+    model = _shapes_fine_tune(
+        'configs/distill/retinanet_compconv128-r18_fpn_distill-r18-ft-4e_shapes.py',
+        head_distill=dict(dense_cls=HEADS['dense_cls']))
+    losses = model(**_demo_batch(model), mode='loss')
+    assert losses['loss_distill_dense_cls'] > 0 and 'loss_distill_roi_cls' not in losses
+    assert not any(k.startswith('head_distill') for k in model.state_dict())
+    retinanet = 'configs/distill/retinanet_compconv128-r18_fpn_distill-r18-ft-4e_shapes.py'
+    with pytest.raises(ValueError, match='needs a two-stage student'):
+        _shapes_fine_tune(retinanet, head_distill=dict(roi_cls=HEADS['roi_cls']))
+    with pytest.raises(ValueError, match='keys must be among'):
+        _shapes_fine_tune(retinanet, head_distill=dict(rpn=HEADS['dense_cls']))
+    with pytest.raises(ValueError, match='needs task_loss_weight > 0'):
+        _shapes_fine_tune(retinanet, task_loss_weight=0.0, head_distill=HEADS)

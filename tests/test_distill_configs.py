@@ -18,16 +18,30 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'distill'
 CONFIGS = sorted(CONFIG_DIR.glob('*.py'))
 ZOO = 'https://download.openmmlab.com/mmdetection/v2.0/'
 SHAPES = CONFIG_DIR.parent / 'shapes'
-# the backbone-only flow on shapes: pretraining on another task -> CompConv backbone distilled
-# from unlabeled images -> the shapes detector initialised from it (and its vanilla control)
-PRETRAIN = SHAPES / 'faster-rcnn_r18_fpn_shapes-other.py'
-BACKBONE_DISTILL = CONFIG_DIR / 'compconv128-r18_distill-r18-shapes-other_shapes-images.py'
-BACKBONE_FLOW = {
-    CONFIG_DIR / 'faster-rcnn_compconv128-r18-distill-shapes-other_fpn_shapes.py':
-        SHAPES / 'faster-rcnn_compconv128-r18_fpn_shapes.py',
-    CONFIG_DIR / 'faster-rcnn_r18-shapes-other_fpn_shapes.py':
-        SHAPES / 'faster-rcnn_r18_fpn_shapes.py',
-}
+# the backbone-only flows on shapes: pretraining on one task -> CompConv backbone distilled from
+# the target task's unlabeled images -> the target detector initialised from it (and its
+# vanilla control): (pretraining config, distill config, {detector: its from-scratch twin})
+FLOWS = [
+    (SHAPES / 'faster-rcnn_r18_fpn_shapes-other.py',
+     CONFIG_DIR / 'compconv128-r18_distill-r18-shapes-other_shapes-images.py',
+     {CONFIG_DIR / 'faster-rcnn_compconv128-r18-distill-shapes-other_fpn_shapes.py':
+         SHAPES / 'faster-rcnn_compconv128-r18_fpn_shapes.py',
+      CONFIG_DIR / 'faster-rcnn_r18-shapes-other_fpn_shapes.py':
+         SHAPES / 'faster-rcnn_r18_fpn_shapes.py'}),
+    (SHAPES / 'faster-rcnn_r18_fpn_24e_shapes.py',
+     CONFIG_DIR / 'compconv128-r18_distill-r18-shapes_shapes-other-images.py',
+     {CONFIG_DIR / 'faster-rcnn_compconv128-r18-distill-shapes_fpn_shapes-other.py':
+         SHAPES / 'faster-rcnn_compconv128-r18_fpn_shapes-other.py',
+      CONFIG_DIR / 'faster-rcnn_r18-shapes_fpn_shapes-other.py':
+         SHAPES / 'faster-rcnn_r18_fpn_shapes-other.py'}),
+    (SHAPES / 'faster-rcnn_r18_fpn_shapes-other.py',
+     CONFIG_DIR / 'compconv128-r18_distill-r18-shapes-other_shapes-textured-images.py',
+     {CONFIG_DIR / 'faster-rcnn_compconv128-r18-distill-shapes-other_fpn_shapes-textured.py':
+         SHAPES / 'faster-rcnn_compconv128-r18_fpn_shapes-textured.py',
+      CONFIG_DIR / 'faster-rcnn_r18-shapes-other_fpn_shapes-textured.py':
+         SHAPES / 'faster-rcnn_r18_fpn_shapes-textured.py'}),
+]
+BACKBONE_FLOW = {k: v for _, _, detectors in FLOWS for k, v in detectors.items()}
 
 
 pytestmark = pytest.mark.usefixtures('mmdet_scope_one_thread')  # tests/conftest.py
@@ -85,18 +99,25 @@ def test_distill_config_builds_and_runs_both_phases(path):
     assert detector != path.name.startswith('compconv128-')  # backbone-only configs
 
 
-def test_backbone_flow_configs_chain_and_differ_from_the_twins_only_in_init():
-    """Each config of the backbone-only flow reads what the previous one writes, and the two
-    detectors are the shapes twins (same schedule, data, seed) with a pretrained backbone."""
-    pretrain = Config.fromfile(str(PRETRAIN))
-    pretrain_ckpt = f'work_dirs/{PRETRAIN.stem}/epoch_{pretrain.train_cfg.max_epochs}.pth'
-    distill = Config.fromfile(str(BACKBONE_DISTILL))
+@pytest.mark.parametrize('pretrain,distill_path,detectors', FLOWS,
+                         ids=lambda v: v.stem if isinstance(v, Path) else '')
+def test_backbone_flow_configs_chain_and_differ_from_the_twins_only_in_init(
+        pretrain, distill_path, detectors):
+    """Each config of a backbone-only flow reads what the previous one writes, the distillation
+    reads the target task's images, and the two detectors are the target task's twins (same
+    schedule, data, seed) with a pretrained backbone."""
+    pre = Config.fromfile(str(pretrain))
+    pretrain_ckpt = f'work_dirs/{pretrain.stem}/epoch_{pre.train_cfg.max_epochs}.pth'
+    distill = Config.fromfile(str(distill_path))
     assert distill.model.teacher_ckpt == pretrain_ckpt
     teacher = {k: v for k, v in distill.model.teacher.items() if k != 'type'}
-    assert {k: pretrain.model.backbone[k] for k in teacher} == teacher
-    student_ckpt = f'work_dirs/{BACKBONE_DISTILL.stem}/iter_{distill.train_cfg.max_iters}.pth'
-    for path, twin in BACKBONE_FLOW.items():
+    assert {k: pre.model.backbone[k] for k in teacher} == teacher
+    student_ckpt = f'work_dirs/{distill_path.stem}/iter_{distill.train_cfg.max_iters}.pth'
+    for path, twin in detectors.items():
         a, b = Config.fromfile(str(path)), Config.fromfile(str(twin))
+        assert distill.train_dataloader.dataset.data_root == \
+            a.train_dataloader.dataset.data_root  # distilled on the target task's images
+        assert a.train_dataloader.dataset.data_root != pre.train_dataloader.dataset.data_root
         init = a.model.backbone.pop('init_cfg')
         assert b.model.backbone.pop('init_cfg') is None
         assert a.model == b.model

@@ -12,6 +12,9 @@ from mmdet_compconv.datasets.shapes import (CLASSES, OTHER_CLASSES, SHAPE_KINDS,
                                    make_dataset, render_image, shape_polygon)
 
 ROOT = Path(__file__).resolve().parents[1]
+# sha1 of render_image(image_rng(0, 'train', 0), ShapesConfig(size=64)) as drawn before the
+# textured option (issue 20): the default images must not change
+DEFAULT_DIGEST = 'e2378ceaa086'
 SHAPES_CONFIG = ROOT / 'configs' / 'shapes' / 'faster-rcnn_compconv128-r18_fpn_shapes.py'
 
 
@@ -206,3 +209,34 @@ def test_docstring_examples_run():
     from mmdet_compconv.datasets import shapes
     result = doctest.testmod(shapes, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_textured_option_changes_statistics_only_when_asked(tmp_path):
+    """textured=True: deterministic, high-frequency backgrounds and objects; the default draws
+    the same images as before the option existed (no extra generator draws)."""
+    cfg = ShapesConfig(size=96, min_size=8, max_size=40, max_distractors=16, textured=True)
+    a, objs = render_image(image_rng(2, 'train', 0), cfg)
+    a2, objs2 = render_image(image_rng(2, 'train', 0), cfg)
+    assert np.array_equal(a, a2) and [o.bbox for o in objs] == [o.bbox for o in objs2]
+    assert all(max(o.bbox[2:]) <= 40 + 2 for o in objs)
+
+    def mid_band(textured):  # texture energy above the pixel noise's and below the layout's
+        import cv2
+        imgs = [render_image(image_rng(0, 'train', i),
+                             ShapesConfig(size=96, textured=textured))[0].astype(np.float32)
+                for i in range(8)]
+        return np.mean([(cv2.GaussianBlur(im, (0, 0), 1.5) - cv2.GaussianBlur(im, (0, 0), 6)).std()
+                        for im in imgs])
+    assert mid_band(True) > 1.2 * mid_band(False)  # measured 22.5 vs 16.8
+    # the default is unchanged: a fixed digest of a default image
+    import hashlib
+    default, _ = render_image(image_rng(0, 'train', 0), ShapesConfig(size=64))
+    assert hashlib.sha1(default.tobytes()).hexdigest()[:12] == DEFAULT_DIGEST
+    # the CLI writes it
+    res = subprocess.run([sys.executable, str(ROOT / 'tools' / 'dataset_converters' /
+                                              'make_shapes.py'),
+                          '--out', str(tmp_path), '--num-train', '2', '--num-val', '1',
+                          '--size', '96', '--textured', '--max-distractors', '16',
+                          '--max-size', '40'], capture_output=True, text=True, check=True)
+    info = load(tmp_path / 'annotations' / 'instances_val.json')['info']['config']
+    assert info['textured'] and info['max_size'] == 40 and info['max_distractors'] == 16

@@ -45,8 +45,11 @@ def test_config_trains_from_scratch_offline(path):
     assert backbone.frozen_stages == -1 and backbone.norm_eval is False
     # shapes-other: the different task (other seed, disjoint classes) of the backbone-only
     # distillation flow's pretraining
+    # shapes-textured: the shapes classes on images of other statistics (a held-out target)
     other = 'shapes-other' in path.name
     root, classes = ('data/shapes-other/', OTHER_CLASSES) if other else ('data/shapes/', CLASSES)
+    if 'shapes-textured' in path.name:
+        root = 'data/shapes-textured/'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert cfg[loader].dataset.metainfo['classes'] == classes
         assert cfg[loader].dataset.data_root == root

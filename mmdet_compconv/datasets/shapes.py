@@ -68,6 +68,10 @@ class ShapesConfig:
         max_noise: the largest standard deviation of the Gaussian pixel noise.
         classes: the object classes, names from :data:`SHAPE_KINDS`; category ``i + 1`` is
             ``classes[i]``.
+        textured: draw every background as high-contrast multi-scale colour noise and give
+            every object such a texture too (other image statistics than the default's smooth
+            backgrounds and mostly flat objects: a held-out task for the distillation flows);
+            the default, False, draws exactly the images it always drew.
     """
 
     size: int = 256
@@ -80,6 +84,7 @@ class ShapesConfig:
     max_distractors: int = 8
     max_noise: float = 12.0
     classes: Tuple[str, ...] = CLASSES
+    textured: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.classes, str) or not self.classes:
@@ -210,6 +215,22 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return c1 + t[..., None] * (c2 - c1)
 
 
+def _texture(rng: np.random.Generator, size: int, contrast: float) -> np.ndarray:
+    """Zero-mean float32 ``(size, size, 3)`` colour noise of 4 octaves (cells of 1/4 to 1/32
+    of the image), with the standard deviation ``contrast``."""
+    out = np.zeros((size, size, 3), np.float32)
+    for octave in range(4):
+        cells = 4 << octave
+        low = rng.normal(0, 1, (cells, cells, 3)).astype(np.float32)
+        out += cv2.resize(low, (size, size), interpolation=cv2.INTER_CUBIC) * 0.8**octave
+    return (out - out.mean()) * (contrast / max(float(out.std()), 1e-6))
+
+
+def _textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A float32 ``(size, size, 3)`` background: a random colour plus strong texture."""
+    return (_random_color(rng) + _texture(rng, size, rng.uniform(30, 60))).clip(0, 255)
+
+
 def _distractor(rng: np.random.Generator, img: np.ndarray, thin: bool = False) -> None:
     """Draws one non-object in place: a line, an arc, a scribble, dots or a letter."""
     size = img.shape[0]
@@ -261,15 +282,19 @@ def _object_color(rng: np.random.Generator, canvas: np.ndarray, mask: np.ndarray
 
 
 def _paint_object(rng: np.random.Generator, img: np.ndarray, pts: np.ndarray,
-                  color: np.ndarray) -> None:
-    """Paints a shape: solid, with a gradient or a subtle texture, sometimes outlined."""
+                  color: np.ndarray, textured: bool = False) -> None:
+    """Paints a shape: solid, with a gradient or a subtle texture, sometimes outlined;
+    ``textured``: with multi-scale colour noise (:func:`_texture`)."""
     size = img.shape[0]
     layer = np.zeros((size, size), np.uint8)
     _fill_polygon(layer, pts, 255)
     alpha = layer.astype(np.float32)[..., None] / 255
-    style = rng.choice(['solid', 'solid', 'solid', 'gradient', 'texture'])
+    style = 'noise' if textured else rng.choice(['solid', 'solid', 'solid', 'gradient',
+                                                 'texture'])
     fill = np.broadcast_to(color, img.shape).astype(np.float32)
-    if style != 'solid':
+    if style == 'noise':
+        fill = (fill + _texture(rng, size, rng.uniform(20, 40))).clip(0, 255)
+    elif style != 'solid':
         x0, y0 = pts.min(0)
         x1, y1 = pts.max(0)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -304,7 +329,7 @@ def render_image(rng: np.random.Generator,
         ((64, 64, 3), dtype('uint8'), True)
     """
     size, big = cfg.size, cfg.largest
-    background = _background(rng, size)
+    background = _textured_background(rng, size) if cfg.textured else _background(rng, size)
     img = background.copy()
     for _ in range(int(rng.integers(0, cfg.max_distractors + 1))):
         _distractor(rng, img)
@@ -330,7 +355,7 @@ def render_image(rng: np.random.Generator,
                 break
         else:
             continue  # no placement kept the others visible enough: skip this object
-        _paint_object(rng, img, pts, _object_color(rng, img, mask))
+        _paint_object(rng, img, pts, _object_color(rng, img, mask), cfg.textured)
         owner = new_owner
         full_area.append(int(mask.sum()))
         labels.append(label)

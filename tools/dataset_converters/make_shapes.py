@@ -11,6 +11,13 @@ distillation flow, configs/distill/README.md): another seed and a disjoint class
         --num-train 400 --num-val 100 --size 256 --seed 1 \
         --classes pentagon hexagon cross rhombus arrow
 
+A task whose images differ in statistics (the third held-out check of the distillation
+flows): textured backgrounds and objects, more clutter, smaller objects::
+
+    python tools/dataset_converters/make_shapes.py --out data/shapes-textured \
+        --num-train 400 --num-val 100 --size 256 --seed 2 --textured \
+        --max-distractors 16 --min-size 10 --max-size 96
+
 Layout: ``<out>/{train,val}/*.png`` and ``<out>/annotations/instances_{train,val}.json``.
 The same arguments always give the same dataset (see ``mmdet_compconv.datasets.shapes``).
 """
@@ -33,6 +40,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--max-objects', type=int, default=8)
     parser.add_argument('--min-size', type=int, default=12, help='smallest object diameter')
+    parser.add_argument('--max-size', type=int, default=None,
+                        help='largest object diameter (default: 0.6 of --size)')
+    parser.add_argument('--max-distractors', type=int, default=8,
+                        help='most non-object strokes, dots and letters per image')
+    parser.add_argument('--textured', action='store_true',
+                        help='textured backgrounds and objects (multi-scale colour noise)')
     parser.add_argument('--classes', nargs='+', default=list(CLASSES), metavar='NAME',
                         help=f'object classes, from {" ".join(SHAPE_KINDS)} '
                              f'(default: {" ".join(CLASSES)})')
@@ -58,7 +71,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     start = time.time()
     paths = make_dataset(args.out, args.num_train, args.num_val, args.size, args.seed,
                          max_objects=args.max_objects, min_size=args.min_size,
-                         classes=tuple(args.classes))
+                         max_size=args.max_size, max_distractors=args.max_distractors,
+                         textured=args.textured, classes=tuple(args.classes))
     for split, path in paths.items():
         print(f'[shapes] {split}: {summarize(path)}')
     print(f'[shapes] done in {time.time() - start:.1f} s')

@@ -20,7 +20,7 @@ from .teacher_checkpoint import load_teacher_checkpoint
 
 LossDict = Dict[str, Union[torch.Tensor, List[torch.Tensor]]]
 #: Module names whose state stays under the distiller; every other key is the student's.
-OWN_MODULES = ('student', 'data_preprocessor', 'distill_loss')
+OWN_MODULES = ('student', 'data_preprocessor', 'distill_loss', 'neck_distill_loss', 'head_distill')
 
 
 def model_config(model: Union[str, ConfigType]) -> ConfigType:
@@ -37,6 +37,15 @@ def model_config(model: Union[str, ConfigType]) -> ConfigType:
 
 def _record(store: dict, name: str, module: nn.Module, args: tuple, output) -> None:
     store[name] = (args[0], output)
+
+
+def _record_args(store: dict, name: str, module: nn.Module, args: tuple, output) -> None:
+    store[name] = (args, output)
+
+
+#: the heads ``head_distill`` may name: a dense head's classification (RPN objectness or a
+#: single-stage detector's classes) and a two-stage detector's RoI classification / regression
+HEAD_DISTILL_KEYS = ('dense_cls', 'roi_cls', 'roi_reg')
 
 
 def _scaled(value, weight: float):
@@ -152,6 +161,17 @@ class CompConvDistiller(BaseModel):
         distill_loss (dict): config of the feature loss, called as ``loss(student,
             teacher)`` per block, stage and neck level.
             Default: ``dict(type='ChannelNormMSELoss')``.
+        neck_distill_loss (dict, optional): config of the loss between the neck outputs,
+            e.g. ``dict(type='PKDLoss')``. Default: None (``distill_loss``).
+        head_distill (dict, optional): losses matching the teacher's head outputs during a
+            fine-tune (``task_loss_weight > 0``), by head: ``dense_cls`` (the classification
+            logits of the RPN or a single-stage head, e.g. :class:`SigmoidKDLoss`, called with
+            student and teacher logits of all levels), ``roi_cls`` (the RoI head's class
+            logits for the student's own sampled RoIs, run through the teacher's RoI head on
+            the teacher's FPN outputs, e.g. mmdet's ``KnowledgeDistillationKLDivLoss``),
+            ``roi_reg`` (the box deltas of the teacher's most likely foreground class,
+            weighted by its probability, e.g. mmdet's ``L1Loss``). Logged as
+            ``loss_distill_<key>``. Default: None (no head loss).
         data_preprocessor (dict, optional): the distiller's data preprocessor, which feeds
             teacher and student; a teacher detector's own must normalise alike.
             Default: None (the student detector's; required for a backbone student).
@@ -186,6 +206,8 @@ class CompConvDistiller(BaseModel):
                  neck_loss_weight: float = 0.0,
                  task_loss_weight: float = 0.0,
                  distill_loss: ConfigType = dict(type='ChannelNormMSELoss'),
+                 neck_distill_loss: OptConfigType = None,
+                 head_distill: Optional[Dict[str, ConfigType]] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
         student_model = MODELS.build(model_config(student))
@@ -215,6 +237,11 @@ class CompConvDistiller(BaseModel):
         self.neck_loss_weight = neck_loss_weight
         self.task_loss_weight = task_loss_weight
         self.distill_loss = MODELS.build(distill_loss)
+        self.neck_distill_loss = (self.distill_loss if neck_distill_loss is None
+                                  else MODELS.build(neck_distill_loss))
+        self._check_head_distill(head_distill or {})
+        self.head_distill = nn.ModuleDict(
+            {k: MODELS.build(v) for k, v in (head_distill or {}).items()})
         s_blocks = residual_blocks(backbone_of(self.student))
         #: the student blocks phase 1 trains: those holding a CompConv
         self.distilled_blocks = [n for n, b in s_blocks.items()
@@ -239,6 +266,28 @@ class CompConvDistiller(BaseModel):
                              f'detector student, got the backbone {type(self.student).__name__}')
         if is_detector and neck_w and getattr(self.student, 'neck', None) is None:
             raise ValueError(f'neck_loss_weight={neck_w}, but the student has no neck')
+
+    def _check_head_distill(self, head_distill: dict) -> None:
+        unknown = [k for k in head_distill if k not in HEAD_DISTILL_KEYS]
+        if unknown:
+            raise ValueError(f'head_distill keys must be among {HEAD_DISTILL_KEYS}, got {unknown}')
+        if head_distill and not self.task_loss_weight:
+            raise ValueError('head_distill needs task_loss_weight > 0 (labelled data): the '
+                             "student's own forward gives the head outputs (and RoIs) to match")
+        if 'dense_cls' in head_distill:
+            head = self._dense_head(self.student)
+            if not getattr(head, 'use_sigmoid_cls', False):
+                raise ValueError(f'head_distill["dense_cls"] needs a dense head with sigmoid '
+                                 f'classification, got {type(head).__name__}')
+        if any(k.startswith('roi_') for k in head_distill) and \
+                getattr(self.student, 'roi_head', None) is None:
+            raise ValueError(f'head_distill {sorted(head_distill)} needs a two-stage student '
+                             f'(with a roi_head), got {type(self.student).__name__}')
+
+    @staticmethod
+    def _dense_head(detector: nn.Module) -> Optional[nn.Module]:
+        """The RPN head of a two-stage detector, the bbox head of a single-stage one."""
+        return getattr(detector, 'rpn_head', None) or getattr(detector, 'bbox_head', None)
 
     def _check_student_trainable(self) -> None:
         unreached = self._compconvs_no_loss_reaches()
@@ -366,10 +415,10 @@ class CompConvDistiller(BaseModel):
         plus the student's own task loss when ``task_loss_weight > 0``."""
         use_neck = bool(self.neck_loss_weight)
         t_stages, t_neck = (), ()
-        if self.stage_loss_weight or use_neck:  # else a plain fine-tune: no teacher forward
+        if self.stage_loss_weight or use_neck or self.head_distill:  # else a plain fine-tune
             with torch.no_grad():
                 t_stages = backbone_of(self.teacher)(inputs)
-                t_neck = self.teacher.neck(t_stages) if use_neck else ()
+                t_neck = self.teacher.neck(t_stages) if use_neck or self.head_distill else ()
         losses: LossDict = {}
         if self.task_loss_weight:
             records: dict = {}
@@ -378,6 +427,7 @@ class CompConvDistiller(BaseModel):
             if use_neck:
                 handles.append(self.student.neck.register_forward_hook(
                     partial(_record, records, 'neck')))
+            handles += self._head_hooks(records)
             try:
                 task = self.student.loss(inputs, data_samples)
             finally:
@@ -387,6 +437,7 @@ class CompConvDistiller(BaseModel):
                            for k, v in task.items()})  # not the logged 'acc'
             s_stages = records['stages'][1]
             s_neck = records['neck'][1] if use_neck else ()
+            losses.update(self.head_losses(records, t_neck))
         else:
             s_stages = backbone_of(self.student)(inputs)
             s_neck = self.student.neck(s_stages) if use_neck else ()
@@ -396,5 +447,51 @@ class CompConvDistiller(BaseModel):
                 losses[f'loss_distill_stage{i}'] = \
                     self.stage_loss_weight * self.distill_loss(s, t)
         for i, (s, t) in enumerate(zip(s_neck, t_neck)):
-            losses[f'loss_distill_neck{i}'] = self.neck_loss_weight * self.distill_loss(s, t)
+            losses[f'loss_distill_neck{i}'] = self.neck_loss_weight * self.neck_distill_loss(s, t)
+        return losses
+
+    def _head_hooks(self, records: dict) -> list:
+        """Forward hooks recording the student head outputs ``head_distill`` needs."""
+        handles = []
+        if 'dense_cls' in self.head_distill:
+            handles.append(self._dense_head(self.student).register_forward_hook(
+                partial(_record_args, records, 'dense')))
+        if any(k.startswith('roi_') for k in self.head_distill):
+            roi_head = self.student.roi_head
+            handles.append(roi_head.bbox_roi_extractor.register_forward_hook(
+                partial(_record_args, records, 'rois')))
+            handles.append(roi_head.bbox_head.register_forward_hook(
+                partial(_record_args, records, 'roi_out')))
+        return handles
+
+    def head_losses(self, records: dict, t_neck) -> LossDict:
+        """``head_distill``'s losses: the student's recorded head outputs against the
+        teacher's heads run on the teacher's neck outputs (and the student's RoIs)."""
+        losses: LossDict = {}
+        if 'dense_cls' in self.head_distill:
+            with torch.no_grad():
+                t_cls = self._dense_head(self.teacher)(t_neck)[0]
+            s_cls = records['dense'][1][0]
+            losses['loss_distill_dense_cls'] = self.head_distill['dense_cls'](
+                torch.cat([s.flatten(1) for s in s_cls], 1),
+                torch.cat([t.flatten(1) for t in t_cls], 1))
+        if 'rois' not in records:
+            return losses
+        rois = records['rois'][0][1]
+        s_score, s_deltas = records['roi_out'][1]
+        with torch.no_grad():
+            t_out = self.teacher.roi_head._bbox_forward(t_neck, rois)
+        t_score, t_deltas = t_out['cls_score'], t_out['bbox_pred']
+        if 'roi_cls' in self.head_distill:
+            losses['loss_distill_roi_cls'] = self.head_distill['roi_cls'](s_score, t_score)
+        if 'roi_reg' in self.head_distill:
+            foreground = t_score.softmax(-1)[:, :-1]  # mmdet: background is the last class
+            weight, label = foreground.max(1)
+            rows = torch.arange(len(rois), device=rois.device)
+            per_class = s_deltas.size(1) // 4 > 1  # else class-agnostic
+            pick = (lambda d: d.view(len(rois), -1, 4)[rows, label]) if per_class \
+                else (lambda d: d)
+            losses['loss_distill_roi_reg'] = self.head_distill['roi_reg'](
+                pick(s_deltas), pick(t_deltas), weight=weight[:, None].expand(-1, 4),
+                avg_factor=weight.sum().clamp(min=1.0))
         return losses

@@ -1,3 +1,4 @@
 from .channel_norm_mse import ChannelNormMSELoss
+from .pkd import PKDLoss, SigmoidKDLoss
 
-__all__ = ['ChannelNormMSELoss']
+__all__ = ['ChannelNormMSELoss', 'PKDLoss', 'SigmoidKDLoss']
