@@ -20,7 +20,8 @@ from mmdet_compconv.planning import (LatencyCache, candidate_layers, check_budge
                                      check_ratio, check_runtime, environment, fill_errors,
                                      layer_key, plan_from_choices, solve_knapsack, solve_plan,
                                      time_layers)
-from mmdet_compconv.planning.planner import part_macs, planned_model, whole_latency
+from mmdet_compconv.planning.planner import (calibrate_in_model, check_reachable, fastest_choices,
+                                             part_macs, planned_model, whole_latency)
 
 pytestmark = pytest.mark.usefixtures('mmdet_scope_one_thread')  # tests/conftest.py
 
@@ -180,6 +181,30 @@ def test_solve_plan_over_layers_and_unreachable_budgets():
     with pytest.raises(ValueError, match=r'--latency-ratio 0.5 is unreachable: the lowest '
                                          r'predicted ratio of these candidates is 0.70'):
         solve_plan(layers, 'latency', 0.5, baseline)
+
+
+def test_in_model_calibration_predicts_both_measured_plans_exactly():
+    layers = candidate_layers(Config.fromfile(SHAPES).model.backbone, (64, 64), (64, 256),
+                              r'layer4\..*')
+    for i, lay in enumerate(layers):
+        for k, o in enumerate(lay.options):
+            o.ms, o.error = 10.0 - (2 + i) * k, float(k)
+    fastest = fastest_choices(layers)
+    assert fastest == [len(lay.options) - 1 for lay in layers]
+    saved_alone = sum(lay.options[0].ms - lay.options[j].ms for lay, j in zip(layers, fastest))
+    dense_ms, fastest_ms = 100.0, 100.0 - 0.4 * saved_alone
+    assert calibrate_in_model(layers, dense_ms, fastest_ms) == pytest.approx(0.4)
+    # every layer dense and every layer at its fastest: the two measured latencies
+    _, predicted = solve_plan(layers, 'latency', 1.0, dense_ms)
+    assert predicted == pytest.approx(dense_ms)
+    lowest = check_reachable(layers, 'latency', 1.0, dense_ms)
+    assert lowest * dense_ms == pytest.approx(fastest_ms)
+    # the solver plans with the in-model costs: a ratio reachable alone is not in the model
+    with pytest.raises(ValueError, match='is unreachable'):
+        solve_plan(layers, 'latency', (dense_ms - 0.5 * saved_alone) / dense_ms, dense_ms)
+    # the fastest candidates not faster in the model: nothing is saved, only dense fits
+    assert calibrate_in_model(layers, dense_ms, dense_ms + 1.0) == 0.0
+    assert all(o.model_ms == lay.options[0].ms for lay in layers for o in lay.options)
 
 
 # ---------------------------------------------------------------- latency and cache

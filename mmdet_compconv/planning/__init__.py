@@ -8,16 +8,17 @@
 """
 from .latency import (PLAN_RUNTIMES, PRECISIONS, LatencyCache, check_runtime, environment,
                       layer_key, time_layers)
-from .planner import (DEFAULT_LAYERS, LayerChoices, Option, candidate_layers, check_budget,
-                      fill_errors, fill_latency, plan_from_choices, plan_table, plan_to_budget,
-                      solve_plan, write_planned_config)
+from .planner import (DEFAULT_LAYERS, LayerChoices, Option, calibrate_in_model,
+                      candidate_layers, check_budget, fastest_choices, fill_errors, fill_latency,
+                      plan_from_choices, plan_table, plan_to_budget, solve_plan,
+                      write_planned_config)
 from .sensitivity import affine_free_error, fit_error
 from .solver import Solution, check_ratio, solve_knapsack
 
 __all__ = [
     'PLAN_RUNTIMES', 'PRECISIONS', 'LatencyCache', 'check_runtime', 'environment', 'layer_key',
     'time_layers', 'DEFAULT_LAYERS', 'LayerChoices', 'Option', 'candidate_layers',
-    'check_budget', 'fill_errors', 'fill_latency', 'plan_from_choices', 'plan_table',
+    'check_budget', 'calibrate_in_model', 'fastest_choices', 'fill_errors', 'fill_latency', 'plan_from_choices', 'plan_table',
     'plan_to_budget', 'solve_plan', 'write_planned_config', 'affine_free_error', 'fit_error',
     'Solution', 'check_ratio', 'solve_knapsack'
 ]

@@ -25,7 +25,7 @@ from .solver import Solution, check_ratio, solve_knapsack
 
 __all__ = ['DEFAULT_LAYERS', 'Option', 'LayerChoices', 'check_budget', 'planning_backbone',
            'candidate_layers', 'fill_latency', 'fill_errors', 'plan_from_choices',
-           'check_reachable', 'solve_plan',
+           'fastest_choices', 'calibrate_in_model', 'check_reachable', 'solve_plan',
            'whole_latency', 'part_macs', 'planned_model', 'write_planned_config', 'plan_table',
            'options_report', 'plan_to_budget']
 
@@ -47,8 +47,11 @@ class Option:
         depth (int): the CompConv's depth (0: dense).
         prim_channels (int): its C_p (0: dense).
         macs (int): MACs for one image at the planned size.
-        ms (float, optional): measured milliseconds of its runtime form. Default: None.
+        ms (float, optional): measured milliseconds of its runtime form, alone.
+            Default: None.
         error (float): the fitting error (0 for dense). Default: 0.0.
+        model_ms (float, optional): its predicted milliseconds inside the model
+            (:func:`calibrate_in_model`); None: ``ms``. Default: None.
     """
 
     label: str
@@ -58,6 +61,7 @@ class Option:
     macs: int
     ms: Optional[float] = None
     error: float = 0.0
+    model_ms: Optional[float] = None
 
 
 @dataclass
@@ -306,8 +310,64 @@ def plan_from_choices(layers: Sequence[LayerChoices], choices: Sequence[int]) ->
 
 
 def _costs(layers: Sequence[LayerChoices], budget: str) -> List[List[float]]:
-    key = 'ms' if budget == 'latency' else 'macs'
-    return [[float(getattr(o, key)) for o in layer.options] for layer in layers]
+    if budget == 'latency':
+        return [[float(o.ms if o.model_ms is None else o.model_ms) for o in layer.options]
+                for layer in layers]
+    return [[float(o.macs) for o in layer.options] for layer in layers]
+
+
+def fastest_choices(layers: Sequence[LayerChoices]) -> List[int]:
+    """The option of each layer with the least measured latency (alone).
+
+    Args:
+        layers (Sequence[LayerChoices]): the layers, with ``ms`` filled in.
+
+    Returns:
+        list[int]: an option index per layer (0, dense, on ties).
+    """
+    return [min(range(len(lay.options)), key=lambda j: (lay.options[j].ms, j)) for lay in layers]
+
+
+def calibrate_in_model(layers: Sequence[LayerChoices], dense_ms: float,
+                       fastest_ms: float) -> float:
+    """Scale the per-layer savings measured alone to what they save inside the model.
+
+    A layer timed alone pays for what the model amortises (its input and output crossing
+    the runtime's boundary, layout reorders, cold caches), so the savings measured alone
+    overstate, or understate, what the same choice saves in the model. Two whole-model
+    measurements fix the scale: every planned layer dense (``dense_ms``) and every layer at
+    its fastest candidate (``fastest_ms``, :func:`fastest_choices`). With ``k = (dense_ms -
+    fastest_ms) / (sum of the fastest candidates' savings alone)``, each option's
+    in-model time is ``dense + k * (ms - dense)`` (:attr:`Option.model_ms`), so the two
+    measured plans are predicted exactly and the others by their share of the savings.
+
+    Args:
+        layers (Sequence[LayerChoices]): the layers, with ``ms`` filled in; ``model_ms``
+            is set.
+        dense_ms (float): the part's measured latency, every planned layer dense.
+        fastest_ms (float): its measured latency, every layer at its fastest candidate.
+
+    Returns:
+        float: ``k`` (0 when no candidate is faster alone, or when the fastest choice is
+        not faster in the model: then every option costs its dense time).
+
+    Example:
+        >>> lay = LayerChoices('l', (1, 8, 4, 4), nn.Conv2d(8, 8, 1), [
+        ...     Option('dense', None, 0, 0, 64, ms=4.0), Option('c0=2', {}, 1, 2, 16, ms=2.0)])
+        >>> calibrate_in_model([lay], dense_ms=10.0, fastest_ms=9.0)
+        0.5
+        >>> lay.options[1].model_ms
+        3.0
+    """
+    fastest = fastest_choices(layers)
+    saved_alone = sum(lay.options[0].ms - lay.options[j].ms for lay, j in zip(layers, fastest))
+    k = (dense_ms - fastest_ms) / saved_alone if saved_alone > 0 else 0.0
+    k = max(k, 0.0)
+    for lay in layers:
+        dense = lay.options[0].ms
+        for o in lay.options:
+            o.model_ms = dense + k * (o.ms - dense)
+    return k
 
 
 def check_reachable(layers: Sequence[LayerChoices], budget: str, ratio: float,
@@ -484,7 +544,8 @@ def plan_table(layers: Sequence[LayerChoices], choices: Sequence[int], budget: s
     Args:
         layers (Sequence[LayerChoices]): the layers.
         choices (Sequence[int]): the chosen option per layer.
-        budget (str): ``'latency'`` (ms saved) or ``'macs'`` (MACs saved).
+        budget (str): ``'latency'`` (ms saved in the model: :attr:`Option.model_ms` once
+            calibrated) or ``'macs'`` (MACs saved).
 
     Returns:
         str: the table, with a total row.
@@ -494,8 +555,9 @@ def plan_table(layers: Sequence[LayerChoices], choices: Sequence[int], budget: s
     total_saved = total_error = 0.0
     for layer, j in zip(layers, choices):
         o, dense = layer.options[j], layer.options[0]
-        if budget == 'latency':
-            saved = dense.ms - o.ms
+        if budget == 'latency':  # in the model, once calibrated (calibrate_in_model)
+            saved = ((dense.ms if dense.model_ms is None else dense.model_ms) -
+                     (o.ms if o.model_ms is None else o.model_ms))
         else:
             saved = (dense.macs - o.macs) / 1e6
         total_saved += saved
@@ -554,9 +616,11 @@ def plan_to_budget(config: str,
                    log: Callable[[str], None] = print) -> dict:
     """Plan ``config``'s backbone to a latency or MAC budget; write the plan and a config.
 
-    Steps: the candidates of each layer (:func:`candidate_layers`); the part's latency with
-    every planned layer dense (the baseline, measured); each candidate's latency
-    (:func:`fill_latency`, with a cache; latency budgets only) and error
+    Steps: the candidates of each layer (:func:`candidate_layers`); each candidate's latency
+    alone (:func:`fill_latency`, with a cache; latency budgets only); the part's latency with
+    every planned layer dense (the baseline) and with every layer at its fastest candidate,
+    measured beside each other, which scale the savings measured alone to the model
+    (:func:`calibrate_in_model`); each candidate's error
     (:func:`fill_errors`); the solver (:func:`solve_plan`); the table; ``{stem}.json``,
     ``{stem}.py`` and ``{stem}_report.json`` in ``out_dir``; then the planned part's latency,
     measured once beside the baseline, against the prediction.
@@ -623,10 +687,8 @@ def plan_to_budget(config: str,
         f'{env["version"]}, {precision}, {threads} threads, {cpu_name()}; budget: {budget} '
         f'ratio {ratio:g} of the {part}')
 
+    k = fastest_ms = None
     if budget == 'latency':
-        baseline = whole_latency(cfg, {'dense': dense_model}, part, size, runtime, precision,
-                                 threads, collapse_above, warmup, repeats)['dense']
-        log(f'dense baseline ({part}): {baseline:.3f} ms')
         lat_cache = LatencyCache(cache, env)
         with tqdm(total=sum(len(c.options) for c in choices), desc='latency', unit='layer',
                   disable=None) as bar:
@@ -637,11 +699,21 @@ def plan_to_budget(config: str,
             if cache else f'latency: {lat_cache.misses} measured (no cache)')
         dense_sum = sum(c.options[0].ms for c in choices)
         log(f'the planned layers take {dense_sum:.3f} ms as dense convs, measured alone')
+        fastest_model = planned_model(model_cfg, plan_from_choices(choices,
+                                                                   fastest_choices(choices)))
+        both = whole_latency(cfg, {'dense': dense_model, 'fastest': fastest_model}, part,
+                             size, runtime, precision, threads, collapse_above, warmup, repeats)
+        baseline, fastest_ms = both['dense'], both['fastest']
+        k = calibrate_in_model(choices, baseline, fastest_ms)
+        saved_alone = sum(c.options[0].ms - min(o.ms for o in c.options) for c in choices)
+        log(f'{part}, measured beside each other: every planned layer dense {baseline:.3f} ms '
+            f'(the baseline), every layer at its fastest candidate {fastest_ms:.3f} ms; '
+            f'those candidates save {saved_alone:.3f} ms measured alone, so each saving '
+            f'measured alone counts k = {k:.3f} times in the model')
         if dense_sum >= baseline:
-            log(f'WARNING: the planned layers alone take longer than the whole {part} '
-                f'({dense_sum:.3f} >= {baseline:.3f} ms): the timings are not reliable (a '
-                f'loaded machine?); rerun with more --repeats on a quiet one, with a fresh '
-                f'--cache')
+            log(f'note: the planned layers alone take longer than the whole {part} '
+                f'({dense_sum:.3f} >= {baseline:.3f} ms): what a layer alone pays at the '
+                f'runtime\'s boundary is large here; k carries the savings over')
     else:
         baseline = float(part_macs(dense_model, part, size))
     lowest = check_reachable(choices, budget, ratio, baseline)
@@ -685,7 +757,8 @@ def plan_to_budget(config: str,
                   measured_ratio=measured['planned'] / measured['dense'],
                   layers=options_report(choices))
     if budget == 'latency':
-        report.update(baseline_ms=baseline, predicted_ms=predicted,
+        report.update(baseline_ms=baseline, fastest_ms=fastest_ms, in_model_scale=k,
+                      predicted_ms=predicted,
                       predicted_ratio=predicted / baseline,
                       relative_error=(predicted - measured['planned']) / measured['planned'])
         log(f'{part} latency: predicted {predicted:.3f} ms ({predicted / baseline:.3f} of the '
