@@ -11,9 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 from mmdet_compconv.deployment import (FORMS, PRECISIONS, calibration_inputs, cpu_isa,
                                        executed_precisions, export_onnx, isa_summary,
@@ -34,14 +32,7 @@ SMALL = {  # ResNet-18 of 16 base channels, 32-channel FPN, RPN and RoI heads
     'model.roi_head.bbox_head.in_channels': 32, 'model.roi_head.bbox_head.fc_out_channels': 64}
 
 
-@pytest.fixture(scope='module', autouse=True)
-def mmdet_scope():
-    register_all_modules(init_default_scope=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('mmdet_scope_one_thread')
 
 
 def make_tiny_coco(root: Path, n: int = 4) -> None:
