@@ -4,10 +4,8 @@ detector evaluated with its backbone + neck in a runtime (tiny models, a few sec
 OpenVINO / NNCF tests are skipped when they are not installed (CI installs neither)."""
 import copy
 import importlib.util
-import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -21,6 +19,7 @@ from mmdet_compconv.deployment import (FORMS, PRECISIONS, calibration_inputs, cp
 from mmdet_compconv.deployment.evaluation import RuntimeFeatures
 from mmdet_compconv.models import DenseDetector
 from test_deploy import trained_like
+from test_tools import make_tiny_coco
 
 pytest.importorskip('onnxruntime')
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,29 +32,6 @@ SMALL = {  # ResNet-18 of 16 base channels, 32-channel FPN, RPN and RoI heads
 
 
 pytestmark = pytest.mark.usefixtures('mmdet_scope_one_thread')
-
-
-def make_tiny_coco(root: Path, n: int = 4) -> None:
-    """``n`` 64x64 images with one filled rectangle (class 1) or disc (class 2) each."""
-    (root / 'images').mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    images, annotations = [], []
-    for i in range(n):
-        img = np.full((64, 64, 3), 40, np.uint8)
-        x, y = (int(v) for v in rng.integers(4, 24, 2))
-        w, h = (int(v) for v in rng.integers(16, 36, 2))
-        if i % 2 == 0:
-            cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), (60, 200, 60), -1)
-        else:
-            cv2.ellipse(img, (x + w // 2, y + h // 2), (w // 2, h // 2), 0, 0, 360,
-                        (200, 60, 60), -1)
-        cv2.imwrite(str(root / 'images' / f'{i}.png'), img)
-        images.append(dict(id=i, file_name=f'{i}.png', width=64, height=64))
-        annotations.append(dict(id=i, image_id=i, category_id=i % 2 + 1, bbox=[x, y, w, h],
-                                area=w * h, iscrowd=0))
-    categories = [dict(id=1, name='box'), dict(id=2, name='disc')]
-    (root / 'ann.json').write_text(
-        json.dumps(dict(images=images, annotations=annotations, categories=categories)))
 
 
 @pytest.fixture(scope='module')
